@@ -1,0 +1,22 @@
+/**
+ * The `EventBus` port: carries newly stored events to every instance's hub. Adapters live beside
+ * this file, one per backend (`memory.ts`, …).
+ */
+import type { StoredEvent } from '../events/types.js';
+
+/** Receives events from the bus, in the order they were published. */
+export type BusHandler = (events: readonly StoredEvent[]) => void;
+
+/** Fan-in of new events across instances. */
+export interface EventBus {
+  /** Backend name used in messages and metrics, e.g. `memory`. */
+  readonly kind: string;
+  /** Publishes stored events to every subscriber (this instance's included). */
+  publish(events: readonly StoredEvent[]): Promise<void>;
+  /** Registers a handler; returns a function that removes it. */
+  subscribe(handler: BusHandler): () => void;
+  /** Checks the bus answers; rejects with a `BusError` otherwise. */
+  ping(): Promise<void>;
+  /** Stops delivery and releases connections. */
+  close(): Promise<void>;
+}

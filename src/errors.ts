@@ -1,0 +1,80 @@
+/**
+ * The error classes of Tidings. Every error has a stable machine-readable `code` (surfaced as
+ * `extensions.code` in GraphQL responses), a message that says what to do, and the `cause` it was
+ * raised from, if any. Messages start with the component that raised them: `[store:sqlite] …`.
+ */
+
+/** Stable error codes, as seen by clients in `extensions.code`. */
+export type TidingsErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'BAD_CURSOR'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'BAD_CONFIG'
+  | 'STORE_ERROR'
+  | 'BUS_ERROR'
+  | 'SHUTTING_DOWN';
+
+/** Base class; `expose` says whether the message is safe to show to a client. */
+export class TidingsError extends Error {
+  /** Machine-readable code, stable across versions. */
+  readonly code: TidingsErrorCode;
+  /** Whether clients may see this error's message (otherwise it is masked). */
+  readonly expose: boolean;
+  /** Extra structured detail for clients, merged into `extensions`. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: TidingsErrorCode,
+    message: string,
+    options: { cause?: unknown; expose?: boolean; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.expose = options.expose ?? true;
+    this.details = options.details ?? {};
+  }
+}
+
+/** The caller sent something invalid; nothing was changed. */
+export class ValidationError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super('BAD_USER_INPUT', message, options);
+  }
+}
+
+/** A cursor that Tidings did not issue, or that is malformed. */
+export class CursorError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('BAD_CURSOR', message, options);
+  }
+}
+
+/** An event id was reused with different content. */
+export class ConflictError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super('CONFLICT', message, options);
+  }
+}
+
+/** A configuration value is invalid; start-up stops with this message. */
+export class ConfigError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('BAD_CONFIG', message, options);
+  }
+}
+
+/** The event store failed; the message is for operators and is masked for clients. */
+export class StoreError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('STORE_ERROR', message, { ...options, expose: false });
+  }
+}
+
+/** The event bus failed; the message is for operators and is masked for clients. */
+export class BusError extends TidingsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('BUS_ERROR', message, { ...options, expose: false });
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * One implementation of event matching. A filter (plus a reader's visibility) compiles to a list
+ * of clauses; the live stream evaluates them in memory with {@link matchesClauses} and the stores
+ * render them as SQL with {@link clausesToSql}, so history and live delivery agree by construction.
+ */
+import type { EventFilter, StoredEvent, Visibility, NewEvent } from './types.js';
+
+/** The event columns a clause can test. Each maps to one store column. */
+export type FilterField =
+  | 'inbox'
+  | 'type'
+  | 'severity'
+  | 'category'
+  | 'action'
+  | 'resourceType'
+  | 'resourceId'
+  | 'actor'
+  | 'source'
+  | 'correlationId'
+  | 'parentId'
+  | 'clientId'
+  | 'timestamp';
+
+/** A single condition; a filter is the AND of its clauses. */
+export type Clause =
+  /** The field equals one of `values`, or starts with one of `prefixes`. */
+  | { kind: 'match'; field: FilterField; values: string[]; prefixes: string[] }
+  /** The field is null, or (when `values` is not empty) equals one of them. */
+  | { kind: 'nullOr'; field: FilterField; values: string[] }
+  /** A numeric range, `gte` inclusive and `lt` exclusive. */
+  | { kind: 'range'; field: FilterField; gte: number | null; lt: number | null }
+  /** Matches nothing (e.g. an empty list, or a filter disjoint from the visibility). */
+  | { kind: 'none' };
+
+/** Splits `['a', 'vm.*']` into exact values and prefixes. A lone `*` matches everything. */
+function splitPatterns(patterns: readonly string[]): { values: string[]; prefixes: string[] } | 'all' {
+  const values: string[] = [];
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (p === '*') return 'all';
+    if (p.endsWith('*')) prefixes.push(p.slice(0, -1));
+    else values.push(p);
+  }
+  return { values, prefixes };
+}
+
+function listClause(field: FilterField, patterns: readonly string[] | null | undefined): Clause | null {
+  if (patterns == null) return null;
+  if (patterns.length === 0) return { kind: 'none' };
+  const split = splitPatterns(patterns);
+  if (split === 'all') return null;
+  return { kind: 'match', field, ...split };
+}
+
+function equalsClause(field: FilterField, value: string | null | undefined): Clause | null {
+  return value == null ? null : { kind: 'match', field, values: [value], prefixes: [] };
+}
+
+/**
+ * Compiles a filter and a visibility into clauses. Inbox names in the filter match exactly, or by
+ * prefix when they end in `*`, like types; the visibility's inbox patterns apply on top.
+ */
+export function compileFilter(filter: EventFilter | null | undefined, visibility: Visibility): Clause[] {
+  const f = filter ?? {};
+  const clauses: (Clause | null)[] = [
+    listClause('inbox', f.inboxes),
+    listClause('inbox', visibility.inboxes),
+    listClause('type', f.types),
+    listClause('severity', f.severities),
+    listClause('category', f.categories),
+    listClause('action', f.actions),
+    equalsClause('resourceType', f.resourceType),
+    equalsClause('resourceId', f.resourceId),
+    equalsClause('actor', f.actor),
+    equalsClause('source', f.source),
+    equalsClause('correlationId', f.correlationId),
+    equalsClause('parentId', f.parentId),
+  ];
+  if (visibility.clients !== 'all') {
+    clauses.push({
+      kind: 'nullOr',
+      field: 'clientId',
+      values: visibility.clients === null ? [] : [visibility.clients],
+    });
+  }
+  if (f.since != null || f.until != null) {
+    clauses.push({ kind: 'range', field: 'timestamp', gte: f.since ?? null, lt: f.until ?? null });
+  }
+  const present = clauses.filter((c): c is Clause => c !== null);
+  return present.some((c) => c.kind === 'none') ? [{ kind: 'none' }] : present;
+}
+
+/** Reads the value a clause tests from an event. */
+export function fieldValue(event: NewEvent, field: FilterField): string | number | null {
+  switch (field) {
+    case 'resourceType':
+      return event.resource?.type ?? null;
+    case 'resourceId':
+      return event.resource?.id ?? null;
+    default:
+      return event[field];
+  }
+}
+
+/** Evaluates clauses against an event in memory, exactly as {@link clausesToSql} does in SQL. */
+export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly Clause[]): boolean {
+  for (const clause of clauses) {
+    if (clause.kind === 'none') return false;
+    const value = fieldValue(event, clause.field);
+    switch (clause.kind) {
+      case 'match': {
+        if (typeof value !== 'string') return false;
+        if (!clause.values.includes(value) && !clause.prefixes.some((p) => value.startsWith(p))) {
+          return false;
+        }
+        break;
+      }
+      case 'nullOr': {
+        if (value !== null && !clause.values.includes(String(value))) return false;
+        break;
+      }
+      case 'range': {
+        if (typeof value !== 'number') return false;
+        if (clause.gte !== null && value < clause.gte) return false;
+        if (clause.lt !== null && value >= clause.lt) return false;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+/** How a store names its columns and placeholders. */
+export interface SqlDialect {
+  /** The column holding `field`. */
+  column(field: FilterField): string;
+  /** The placeholder for the n-th (1-based) parameter: `?` for SQLite, `$n` for PostgreSQL. */
+  placeholder(n: number): string;
+  /**
+   * A case-sensitive "column starts with prefix" test. `bind` adds a parameter and returns its
+   * placeholder; the dialect escapes its own wildcards.
+   */
+  startsWith(column: string, prefix: string, bind: (value: string) => string): string;
+}
+
+/**
+ * Renders clauses as a SQL boolean expression plus its parameters, continuing the numbering after
+ * `offset` existing parameters. An empty clause list renders as `1=1`.
+ */
+export function clausesToSql(
+  clauses: readonly Clause[],
+  dialect: SqlDialect,
+  offset = 0,
+): { sql: string; params: (string | number)[] } {
+  const params: (string | number)[] = [];
+  const bind = (v: string | number): string => {
+    params.push(v);
+    return dialect.placeholder(offset + params.length);
+  };
+  const parts: string[] = [];
+  for (const clause of clauses) {
+    if (clause.kind === 'none') return { sql: '1=0', params: [] };
+    const col = dialect.column(clause.field);
+    switch (clause.kind) {
+      case 'match': {
+        const ors: string[] = [];
+        if (clause.values.length === 1) ors.push(`${col} = ${bind(clause.values[0] as string)}`);
+        else if (clause.values.length > 1) {
+          ors.push(`${col} IN (${clause.values.map(bind).join(', ')})`);
+        }
+        for (const p of clause.prefixes) ors.push(dialect.startsWith(col, p, bind));
+        parts.push(ors.length === 1 ? (ors[0] as string) : `(${ors.join(' OR ')})`);
+        break;
+      }
+      case 'nullOr': {
+        const ors = [`${col} IS NULL`, ...clause.values.map((v) => `${col} = ${bind(v)}`)];
+        parts.push(`(${ors.join(' OR ')})`);
+        break;
+      }
+      case 'range': {
+        if (clause.gte !== null) parts.push(`${col} >= ${bind(clause.gte)}`);
+        if (clause.lt !== null) parts.push(`${col} < ${bind(clause.lt)}`);
+        break;
+      }
+    }
+  }
+  return { sql: parts.length ? parts.join(' AND ') : '1=1', params };
+}

@@ -1,0 +1,163 @@
+/**
+ * Validation of what publishers send. Everything that reaches a store went through
+ * {@link validateEventInput}; a bad input raises a {@link ValidationError} naming the field and
+ * the rule, and nothing is stored.
+ */
+import { createHash } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import { z } from 'zod';
+import { ValidationError } from '../errors.js';
+import { GLOBAL_INBOX, SEVERITIES, type NewEvent, type ResourceRef, type Severity } from './types.js';
+
+/** What a publisher sends: the `PublishEventInput` of the GraphQL contract, or `emit`'s argument. */
+export interface PublishEventInput {
+  id?: string | null;
+  type: string;
+  inbox?: string | null;
+  clientId?: string | null;
+  message?: string | null;
+  body?: unknown;
+  severity?: Severity | null;
+  category?: string | null;
+  action?: string | null;
+  resource?: ResourceRef | null;
+  actor?: string | null;
+  source?: string | null;
+  parentId?: string | null;
+  correlationId?: string | null;
+  /** When it happened; a `Date`, an ISO 8601 string or epoch milliseconds. Defaults to now. */
+  timestamp?: Date | string | number | null;
+}
+
+/** Limits applied by {@link validateEventInput}. */
+export interface ValidationLimits {
+  /**
+   * Largest `body`, in bytes of its JSON text.
+   * @default 262144 (256 KiB)
+   */
+  maxBodyBytes: number;
+}
+
+/** The limits used when none are given. */
+export const DEFAULT_LIMITS: ValidationLimits = { maxBodyBytes: 256 * 1024 };
+
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+const NAME_RULE = 'letters, digits and _ . : - only';
+/** A name of 1–128 characters of `[A-Za-z0-9_.:-]`: types, inboxes and ids. */
+const name = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .max(128, `${what} must be at most 128 characters`)
+    .regex(NAME, `${what} may contain ${NAME_RULE}`);
+/** Free text without control characters other than tab and newlines. */
+const text = (what: string, max: number) =>
+  z
+    .string()
+    .max(max, `${what} must be at most ${max} characters`)
+    // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
+    .regex(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/, `${what} must not contain control characters`);
+const label = (what: string) => text(what, 256).min(1, `${what} must not be empty when given`);
+
+const inputSchema = z.strictObject({
+  id: name('id').nullish(),
+  type: name('type'),
+  inbox: name('inbox').nullish(),
+  clientId: label('clientId').nullish(),
+  message: text('message', 65_536).nullish(),
+  body: z.unknown().optional(),
+  severity: z.enum(SEVERITIES).nullish(),
+  category: label('category').nullish(),
+  action: label('action').nullish(),
+  resource: z.strictObject({ type: label('resource.type'), id: label('resource.id') }).nullish(),
+  actor: label('actor').nullish(),
+  source: label('source').nullish(),
+  parentId: name('parentId').nullish(),
+  correlationId: label('correlationId').nullish(),
+  timestamp: z.union([z.date(), z.string(), z.number()]).nullish(),
+});
+
+/** JSON with object keys sorted, so equal values give equal text whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+function parseTimestamp(value: Date | string | number): number {
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    throw new ValidationError('[events] timestamp is not a valid date: use ISO 8601, e.g. 2026-01-31T12:00:00Z', {
+      details: { field: 'timestamp' },
+    });
+  }
+  return ms;
+}
+
+/**
+ * Checks and normalises a publisher's input into a {@link NewEvent}: defaults the id (UUIDv7),
+ * inbox (`global`), severity (`INFO`) and timestamp (now).
+ * @throws ValidationError naming the first offending field; nothing has been stored.
+ */
+export function validateEventInput(
+  input: PublishEventInput,
+  limits: ValidationLimits = DEFAULT_LIMITS,
+  now: number = Date.now(),
+): NewEvent {
+  const parsed = inputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') || '(input)';
+    const why =
+      issue?.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : (issue?.message ?? 'invalid');
+    throw new ValidationError(`[events] invalid event: ${field}: ${why}`, {
+      cause: parsed.error,
+      details: { field },
+    });
+  }
+  const v = parsed.data;
+  let body: unknown = v.body ?? null;
+  if (body !== null) {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(body);
+    } catch (err) {
+      throw new ValidationError('[events] invalid event: body must be JSON-serialisable', {
+        cause: err,
+        details: { field: 'body' },
+      });
+    }
+    if (json === undefined) body = null;
+    else if (Buffer.byteLength(json) > limits.maxBodyBytes) {
+      throw new ValidationError(
+        `[events] invalid event: body is ${Buffer.byteLength(json)} bytes, over the limit of ` +
+          `${limits.maxBodyBytes} (TIDINGS_MAX_EVENT_BODY_BYTES): store large payloads elsewhere and send a reference`,
+        { details: { field: 'body', limit: limits.maxBodyBytes } },
+      );
+    }
+  }
+  const timestamp = v.timestamp == null ? null : parseTimestamp(v.timestamp);
+  const given = { ...v, body, timestamp, id: undefined };
+  const fingerprint = createHash('sha256').update(canonicalJson(given)).digest('base64url');
+  return {
+    id: v.id ?? uuidv7(),
+    type: v.type,
+    inbox: v.inbox ?? GLOBAL_INBOX,
+    clientId: v.clientId ?? null,
+    timestamp: timestamp ?? now,
+    message: v.message ?? null,
+    body,
+    severity: v.severity ?? 'INFO',
+    category: v.category ?? null,
+    action: v.action ?? null,
+    resource: v.resource ? { type: v.resource.type, id: v.resource.id } : null,
+    actor: v.actor ?? null,
+    source: v.source ?? null,
+    parentId: v.parentId ?? null,
+    correlationId: v.correlationId ?? null,
+    fingerprint,
+  };
+}

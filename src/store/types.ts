@@ -1,0 +1,69 @@
+/**
+ * The `EventStore` port: durable, ordered storage of events. Adapters live beside this file, one
+ * per backend (`sqlite.ts`, …), and all pass the shared contract suite in `test/store/`.
+ */
+import type { Clause } from '../events/filter.js';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+
+/** Order of a history page. */
+export type EventOrder = 'NEWEST_FIRST' | 'OLDEST_FIRST';
+
+/** A page request over the events matching `clauses`, in Relay terms. */
+export interface PageQuery {
+  /** Compiled filter and visibility (see `compileFilter`). */
+  clauses: readonly Clause[];
+  /** @default 'NEWEST_FIRST' */
+  order: EventOrder;
+  /** Return the first `first` events after `afterSeq` (in `order`). */
+  first?: number | null;
+  /** Return the last `last` events before `beforeSeq` (in `order`). */
+  last?: number | null;
+  /** Exclusive bound: only events that come after this sequence in `order`. */
+  afterSeq?: number | null;
+  /** Exclusive bound: only events that come before this sequence in `order`. */
+  beforeSeq?: number | null;
+}
+
+/** One page of events plus whether more exist on either side. */
+export interface Page {
+  /** The events, in the requested order. */
+  events: StoredEvent[];
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+}
+
+/** The outcome of appending one event. */
+export interface AppendOutcome {
+  event: StoredEvent;
+  /** False when an event with the same id and content already existed (an idempotent retry). */
+  created: boolean;
+}
+
+/** Durable, ordered event storage. */
+export interface EventStore {
+  /** Backend name used in messages and metrics, e.g. `sqlite`. */
+  readonly kind: string;
+  /**
+   * Appends events atomically, in order, and resolves only after they are durably committed.
+   * An event whose id exists with the same fingerprint is returned as it was stored
+   * (`created: false`); with another fingerprint the whole batch fails with a `ConflictError`.
+   */
+  append(events: readonly NewEvent[]): Promise<AppendOutcome[]>;
+  /** Events by id, in the order asked; `null` where there is none. */
+  getByIds(ids: readonly string[]): Promise<(StoredEvent | null)[]>;
+  /** The children of each parent id, oldest first, in one query, restricted by `clauses`. */
+  getChildren(parentIds: readonly string[], clauses: readonly Clause[]): Promise<StoredEvent[][]>;
+  /** A page of history. */
+  page(query: PageQuery): Promise<Page>;
+  /**
+   * Up to `limit` events with `seq > afterSeq` that match `clauses`, oldest first: the replay that
+   * precedes a live stream.
+   */
+  readAfter(afterSeq: number, clauses: readonly Clause[], limit: number): Promise<StoredEvent[]>;
+  /** The highest committed sequence, 0 when empty. */
+  lastSeq(): Promise<number>;
+  /** Checks the store answers; rejects with a `StoreError` otherwise. */
+  ping(): Promise<void>;
+  /** Closes the store; further calls reject. */
+  close(): Promise<void>;
+}
