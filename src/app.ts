@@ -1,0 +1,171 @@
+/**
+ * `buildApp(config)`: wires store, bus, hub, schema and transport into one instance. It opens no
+ * port and reads no environment; the CLI (or a test, or an embedding service) does that.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { GraphQLSchema } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import { pino, type Logger } from 'pino';
+import { createMemoryBus } from './bus/memory.js';
+import type { EventBus } from './bus/types.js';
+import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
+import { createContext, type Services } from './context.js';
+import { ConfigError, TidingsError } from './errors.js';
+import { createPublisher, type PublishFn } from './events/publish.js';
+import { SEE_EVERYTHING, type StoredEvent } from './events/types.js';
+import type { PublishEventInput } from './events/validate.js';
+import { createHub, type Hub } from './hub/hub.js';
+import { buildSchema } from './schema/index.js';
+import { createStore } from './store/index.js';
+import type { EventStore } from './store/types.js';
+import { maskError } from './transport/errors.js';
+import { createGraphQLSseHandler } from './transport/graphql-sse.js';
+import { createRequestListener, readBody } from './transport/http.js';
+import { createOperationPreparer } from './transport/operation.js';
+import { createSseRegistry, type SseRegistry } from './transport/sse.js';
+
+/** A running Tidings instance, without a port. */
+export interface TidingsApp {
+  /** The effective configuration. */
+  readonly config: TidingsConfig;
+  /** The Node request listener: pass it to `http.createServer`. */
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** Publishes events in-process, exactly like `publishEvents`; resolves once they are stored. */
+  readonly publish: PublishFn;
+  /** Publishes one event in-process; resolves with it once it is stored. */
+  emit(input: PublishEventInput): Promise<StoredEvent>;
+  readonly schema: GraphQLSchema;
+  readonly store: EventStore;
+  readonly bus: EventBus;
+  readonly hub: Hub;
+  readonly sse: SseRegistry;
+  readonly logger: Logger;
+  /**
+   * Shuts down: refuses new requests, ends every stream (with a resume hint), then closes the
+   * bus and the store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Options of {@link buildApp} beyond the configuration. */
+export interface BuildAppOptions {
+  /** Logger to use; by default a pino logger at `config.logLevel` writing to stdout. */
+  logger?: Logger;
+  /** A store to use instead of opening `config.store` (embedding, tests). */
+  store?: EventStore;
+}
+
+/** The example operations GraphiQL opens with. */
+const GRAPHIQL_EXAMPLE = `# Subscribe, then publish from a second tab (or with curl): the event appears here live.
+subscription Live {
+  eventStream(inboxes: ["global"]) {
+    cursor type inbox severity message body timestamp
+  }
+}
+
+mutation Publish {
+  publishEvent(input: { type: "demo.hello", message: "Hello from GraphiQL", severity: SUCCESS }) {
+    id cursor timestamp
+  }
+}
+`;
+
+/** The error streams end with when the instance shuts down. */
+class ShuttingDownError extends TidingsError {
+  constructor() {
+    super(
+      'SHUTTING_DOWN',
+      '[server] the server is shutting down: reconnect and resume from the last cursor you received',
+    );
+  }
+}
+
+/** Builds one Tidings instance from its configuration. */
+export async function buildApp(
+  partial: Partial<TidingsConfig> = {},
+  options: BuildAppOptions = {},
+): Promise<TidingsApp> {
+  const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
+  if (config.bus !== 'memory') {
+    throw new ConfigError(`TIDINGS_BUS=${config.bus}: only the in-memory bus is available in this version`);
+  }
+  const store = options.store ?? (await createStore(config.store));
+  const bus = createMemoryBus();
+  const hub = createHub({ store, onError: (err) => logger.error({ err }, '[hub] a stream sink failed') });
+  const unsubscribe = bus.subscribe((events) => hub.dispatch(events));
+  const publish = createPublisher({
+    store,
+    bus,
+    logger,
+    limits: { maxBodyBytes: config.maxEventBodyBytes },
+    maxBatch: config.maxBatch,
+  });
+  const services: Services = { store, hub, publish, maxPageSize: 500 };
+  const schema = buildSchema();
+  const sse = createSseRegistry({ keepaliveMs: config.keepaliveMs, retryMs: config.retryMs });
+  const preparer = createOperationPreparer({ schema, createContext: () => createContext(services, SEE_EVERYTHING) });
+  const streams = createGraphQLSseHandler({
+    hub,
+    sse,
+    preparer,
+    logger,
+    readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
+  });
+  const yoga = createYoga({
+    schema,
+    graphqlEndpoint: '/graphql',
+    context: () => createContext(services, SEE_EVERYTHING),
+    renderGraphiQL,
+    graphiql: { title: 'Tidings', subscriptionsProtocol: 'GRAPHQL_SSE', defaultQuery: GRAPHIQL_EXAMPLE },
+    maskedErrors: { maskError: (error) => maskError(error, logger) },
+    landingPage: false,
+    logging: {
+      debug: (...args) => logger.debug(args.map(String).join(' ')),
+      info: (...args) => logger.info(args.map(String).join(' ')),
+      warn: (...args) => logger.warn(args.map(String).join(' ')),
+      error: (...args) => logger.error(args.map(String).join(' ')),
+    },
+  });
+  let closing: Promise<void> | null = null;
+  const listener = createRequestListener({
+    yoga,
+    streams,
+    logger,
+    maxRequestBytes: config.maxRequestBytes,
+    ready: async () => {
+      await store.ping();
+      await bus.ping();
+    },
+    isClosing: () => closing !== null,
+  });
+
+  return {
+    config,
+    listener,
+    publish,
+    async emit(input) {
+      const [event] = await publish([input]);
+      return event as StoredEvent;
+    },
+    schema,
+    store,
+    bus,
+    hub,
+    sse,
+    logger,
+    close() {
+      closing ??= (async () => {
+        hub.closeAll(new ShuttingDownError());
+        // Let the streams write their final frames before their connections end.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        sse.close();
+        unsubscribe();
+        await bus.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The `tidings` command line. `serve` runs an instance; more commands join it over time.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig, SETTINGS, DEFAULT_CONFIG } from '../config.js';
+import { TidingsError } from '../errors.js';
+import { startServer } from './serve.js';
+
+const USAGE = `Usage: tidings <command> [options]
+
+Commands:
+  serve     run a Tidings server (configuration from flags or environment variables)
+
+Run "tidings serve --help" for the server's options.
+`;
+
+function serveUsage(): string {
+  const lines = SETTINGS.map((s) => {
+    const def = DEFAULT_CONFIG[s.key];
+    return `  --${s.flag.padEnd(22)} ${s.env.padEnd(30)} ${s.help} (default ${JSON.stringify(def)})`;
+  });
+  return `Usage: tidings serve [options]\n\nEach option can also be set by the environment variable beside it.\n\n${lines.join('\n')}\n`;
+}
+
+/** Output streams, replaceable in tests. */
+export interface CliIO {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const defaultIO: CliIO = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise<number> {
+  const options = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (err) {
+    io.err(`tidings serve: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(serveUsage());
+    return 0;
+  }
+  const { help: _help, ...flags } = values;
+  let config;
+  try {
+    config = loadConfig(env, flags as Record<string, string>);
+  } catch (err) {
+    io.err(`tidings serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  let running;
+  try {
+    running = await startServer(config);
+  } catch (err) {
+    const why = err instanceof TidingsError || err instanceof Error ? err.message : String(err);
+    io.err(`tidings serve: cannot start: ${why}\n`);
+    return 1;
+  }
+  const { app, url } = running;
+  app.logger.info({ url, store: config.store, bus: config.bus }, `Tidings listening on ${url}/graphql`);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      app.logger.info({ signal }, 'shutting down');
+      running.stop().then(resolve, (err: unknown) => {
+        app.logger.error({ err }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  app.logger.info('stopped');
+  return 0;
+}
+
+/**
+ * Runs the CLI with `argv` (without the node and script paths); resolves with the exit code.
+ */
+export async function main(argv: string[], io: CliIO = defaultIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest, io, env);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      io.err(`tidings: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}

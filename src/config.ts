@@ -1,0 +1,221 @@
+/**
+ * Configuration: the settings of DESIGN.md, read from environment variables or `tidings serve`
+ * flags. {@link loadConfig} is the only place that reads them; `buildApp` takes the result.
+ */
+import { ConfigError } from './errors.js';
+
+/** Log levels accepted by `LOG_LEVEL`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The effective configuration of one Tidings instance. */
+export interface TidingsConfig {
+  /** @default 4000 */
+  port: number;
+  /** @default '127.0.0.1' */
+  host: string;
+  /** Store URL. @default 'sqlite:./data/tidings.db' */
+  store: string;
+  /** Bus URL. @default 'memory' */
+  bus: string;
+  /** @default 'none' on loopback */
+  auth: 'none' | 'jwt';
+  /** Interval of the SSE keepalive comment, ms. @default 15000 */
+  keepaliveMs: number;
+  /** The `retry:` hint sent to SSE clients, ms. @default 2000 */
+  retryMs: number;
+  /** How long events are kept, ms. @default 30 days */
+  retentionMs: number;
+  /** @default 'info' */
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** Largest HTTP request body, bytes; larger ones get 413. @default 1 MiB */
+  maxRequestBytes: number;
+  /** Largest event `body`, bytes of JSON. @default 256 KiB */
+  maxEventBodyBytes: number;
+  /** Largest `publishEvents` batch. @default 1000 */
+  maxBatch: number;
+}
+
+/** The defaults: an embedded, loopback-only server that needs no other service. */
+export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
+  port: 4000,
+  host: '127.0.0.1',
+  store: 'sqlite:./data/tidings.db',
+  bus: 'memory',
+  auth: 'none',
+  keepaliveMs: 15_000,
+  retryMs: 2_000,
+  retentionMs: 30 * 86_400_000,
+  logLevel: 'info',
+  maxRequestBytes: 1024 * 1024,
+  maxEventBodyBytes: 256 * 1024,
+  maxBatch: 1000,
+});
+
+/** One setting: its environment variable, its flag and how to parse it. */
+interface Setting {
+  key: keyof TidingsConfig;
+  env: string;
+  flag: string;
+  help: string;
+  parse: (raw: string) => TidingsConfig[keyof TidingsConfig];
+}
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function fail(what: string, raw: string, expected: string): never {
+  throw new ConfigError(`${what}=${JSON.stringify(raw)} is invalid: expected ${expected}`);
+}
+
+const int =
+  (what: string, min: number, max: number) =>
+  (raw: string): number => {
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      fail(what, raw, `an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+
+/** Parses `30d`, `12h`, `15m`, `10s`, `500ms`. */
+export function parseDuration(what: string, raw: string): number {
+  const m = DURATION.exec(raw.trim());
+  if (!m || Number(m[1]) <= 0) fail(what, raw, 'a duration such as 30d, 12h, 15m or 90s');
+  return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+}
+
+function storeUrl(raw: string): string {
+  if (/^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\//.test(raw)) return raw;
+  return fail('TIDINGS_STORE', raw, 'sqlite:<path>, sqlite::memory: or postgres://…');
+}
+
+function busUrl(raw: string): string {
+  if (raw === 'memory' || /^(redis|rediss|nats):\/\//.test(raw)) return raw;
+  return fail('TIDINGS_BUS', raw, 'memory, redis://… or nats://…');
+}
+
+/** Every setting, in the order `--help` lists them. */
+export const SETTINGS: readonly Setting[] = [
+  { key: 'port', env: 'PORT', flag: 'port', help: 'HTTP port (0 picks a free one)', parse: int('PORT', 0, 65535) },
+  { key: 'host', env: 'HOST', flag: 'host', help: 'interface to listen on', parse: (raw) => raw.trim() || fail('HOST', raw, 'a host name or address') },
+  { key: 'store', env: 'TIDINGS_STORE', flag: 'store', help: 'event store URL', parse: storeUrl },
+  { key: 'bus', env: 'TIDINGS_BUS', flag: 'bus', help: 'event bus URL', parse: busUrl },
+  {
+    key: 'auth',
+    env: 'TIDINGS_AUTH',
+    flag: 'auth',
+    help: 'none | jwt',
+    parse: (raw) => (raw === 'none' || raw === 'jwt' ? raw : fail('TIDINGS_AUTH', raw, 'none or jwt')),
+  },
+  {
+    key: 'keepaliveMs',
+    env: 'TIDINGS_KEEPALIVE_MS',
+    flag: 'keepalive-ms',
+    help: 'SSE keepalive interval, ms',
+    parse: int('TIDINGS_KEEPALIVE_MS', 100, 3_600_000),
+  },
+  {
+    key: 'retryMs',
+    env: 'TIDINGS_RETRY_MS',
+    flag: 'retry-ms',
+    help: 'SSE retry: hint, ms',
+    parse: int('TIDINGS_RETRY_MS', 0, 3_600_000),
+  },
+  {
+    key: 'retentionMs',
+    env: 'TIDINGS_RETENTION',
+    flag: 'retention',
+    help: 'how long events are kept (30d, 12h, …)',
+    parse: (raw) => parseDuration('TIDINGS_RETENTION', raw),
+  },
+  {
+    key: 'logLevel',
+    env: 'LOG_LEVEL',
+    flag: 'log-level',
+    help: LOG_LEVELS.join(' | '),
+    parse: (raw) =>
+      (LOG_LEVELS as readonly string[]).includes(raw)
+        ? (raw as TidingsConfig['logLevel'])
+        : fail('LOG_LEVEL', raw, LOG_LEVELS.join(', ')),
+  },
+  {
+    key: 'maxRequestBytes',
+    env: 'TIDINGS_MAX_REQUEST_BYTES',
+    flag: 'max-request-bytes',
+    help: 'largest HTTP request body, bytes',
+    parse: int('TIDINGS_MAX_REQUEST_BYTES', 1024, 1024 ** 3),
+  },
+  {
+    key: 'maxEventBodyBytes',
+    env: 'TIDINGS_MAX_EVENT_BODY_BYTES',
+    flag: 'max-event-body-bytes',
+    help: 'largest event body, bytes of JSON',
+    parse: int('TIDINGS_MAX_EVENT_BODY_BYTES', 16, 1024 ** 3),
+  },
+  {
+    key: 'maxBatch',
+    env: 'TIDINGS_MAX_BATCH',
+    flag: 'max-batch',
+    help: 'largest publishEvents batch',
+    parse: int('TIDINGS_MAX_BATCH', 1, 100_000),
+  },
+];
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * Builds the configuration from environment variables, overridden by flags (`--port 5000` given
+ * as `{ port: '5000' }`). Unknown `TIDINGS_*` variables are ignored; unknown flags are rejected.
+ * @throws ConfigError with one line naming the bad setting.
+ */
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  flags: Readonly<Record<string, string | undefined>> = {},
+): TidingsConfig {
+  const known = new Set(SETTINGS.map((s) => s.flag));
+  for (const flag of Object.keys(flags)) {
+    if (!known.has(flag)) throw new ConfigError(`unknown option --${flag}: see tidings serve --help`);
+  }
+  const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const setting of SETTINGS) {
+    const fromFlag = flags[setting.flag];
+    const raw = fromFlag ?? env[setting.env];
+    if (raw === undefined || (fromFlag === undefined && raw === '')) continue;
+    config[setting.key] = fromFlag === undefined ? setting.parse(raw) : parseFlag(setting, raw);
+  }
+  const result = config as unknown as TidingsConfig;
+  const authExplicit = flags.auth !== undefined || (env.TIDINGS_AUTH ?? '') !== '';
+  if (!isLoopback(result.host) && result.auth === 'none' && !authExplicit) {
+    throw new ConfigError(
+      `HOST=${result.host} is reachable from other machines and no auth is configured: ` +
+        'set TIDINGS_AUTH=jwt (with a key), or TIDINGS_AUTH=none to accept unauthenticated callers',
+    );
+  }
+  if (result.auth === 'jwt') {
+    throw new ConfigError('TIDINGS_AUTH=jwt is not available in this version: use TIDINGS_AUTH=none');
+  }
+  if (!result.store.startsWith('sqlite:')) {
+    throw new ConfigError(
+      `TIDINGS_STORE=${result.store}: only the SQLite store is available in this version (sqlite:<path>)`,
+    );
+  }
+  if (result.bus !== 'memory') {
+    throw new ConfigError(`TIDINGS_BUS=${result.bus}: only the in-memory bus is available in this version`);
+  }
+  return result;
+}
+
+/** Re-labels a parse error with the flag's name rather than the variable's. */
+function parseFlag(setting: Setting, raw: string): TidingsConfig[keyof TidingsConfig] {
+  try {
+    return setting.parse(raw);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new ConfigError(err.message.replace(setting.env, `--${setting.flag}`), { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,59 @@
+import type { StoredEvent } from '../events/types.js';
+import type { Hub, StreamSpec } from './hub.js';
+
+/**
+ * Opens a hub stream as an async iterator, for callers that pull (the schema's `subscribe`
+ * resolver, embedding code). The SSE transport does not use it: it takes pushes directly.
+ * Ending the iteration (`return()`, `break`) closes the stream.
+ */
+export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator<StoredEvent> {
+  const queue: StoredEvent[] = [];
+  let ended = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  const stream = hub.open(spec, {
+    deliver(event) {
+      queue.push(event);
+      notify();
+    },
+    end(error) {
+      ended = true;
+      failure = error;
+      notify();
+    },
+  });
+  const finish = async (): Promise<IteratorResult<StoredEvent>> => {
+    ended = true;
+    queue.length = 0;
+    stream.close();
+    notify();
+    return { done: true, value: undefined };
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      for (;;) {
+        const event = queue.shift();
+        if (event) return { done: false, value: event };
+        if (failure) {
+          const err = failure;
+          failure = null;
+          throw err;
+        }
+        if (ended) return { done: true, value: undefined };
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    return: finish,
+    async throw(err?: unknown) {
+      await finish();
+      throw err;
+    },
+  };
+}

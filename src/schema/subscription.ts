@@ -1,0 +1,64 @@
+import { decodeCursor } from '../events/cursor.js';
+import { compileFilter } from '../events/filter.js';
+import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
+import type { StreamSpec } from '../hub/hub.js';
+import { iterateStream } from '../hub/iterate.js';
+import { builder } from './builder.js';
+import { EventType } from './event.js';
+import { EventFilterInput, toEventFilter, type EventFilterArg } from './inputs.js';
+
+/** The arguments of `eventStream`, as resolvers receive them. */
+export interface EventStreamArgs {
+  inboxes?: readonly string[] | null;
+  clientId?: string | null;
+  filter?: EventFilterArg | null;
+  after?: string | null;
+}
+
+/** Exact inbox names usable as index keys, or null when any entry is a pattern. */
+function exactInboxes(list: readonly string[] | null | undefined): readonly string[] | null {
+  return list && !list.some((i) => i.endsWith('*')) ? list : null;
+}
+
+/**
+ * Turns `eventStream` arguments and the caller's visibility into the hub's {@link StreamSpec}.
+ * `resumeAfter` (e.g. from `Last-Event-ID`) applies when the arguments carry no `after`.
+ * @throws CursorError for a malformed cursor.
+ */
+export function toStreamSpec(
+  args: EventStreamArgs,
+  visibility: Visibility,
+  resumeAfter: string | null = null,
+): StreamSpec {
+  const filter: EventFilter | null = toEventFilter(args.filter);
+  const clientId = args.clientId ?? null;
+  const clauses = [
+    ...compileFilter(filter, { inboxes: args.inboxes ?? null, clients: clientId }),
+    ...compileFilter(null, visibility),
+  ];
+  const after = args.after ?? resumeAfter;
+  return {
+    clauses,
+    inboxes: exactInboxes(args.inboxes) ?? exactInboxes(filter?.inboxes),
+    clientId,
+    afterSeq: after == null ? null : decodeCursor(after),
+  };
+}
+
+builder.subscriptionType({
+  fields: (t) => ({
+    eventStream: t.field({
+      type: EventType,
+      description:
+        "Live events. `inboxes` omitted: every inbox you may read. With `clientId`: the inboxes' broadcast events plus that client's targeted ones; without: broadcast only. `after`: replay stored events after that cursor, then continue live, with no gap and no duplicate.",
+      args: {
+        inboxes: t.arg.stringList(),
+        clientId: t.arg.string(),
+        filter: t.arg({ type: EventFilterInput }),
+        after: t.arg.string(),
+      },
+      subscribe: (_root, args, ctx) => iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility)),
+      resolve: (event: StoredEvent) => event,
+    }),
+  }),
+});

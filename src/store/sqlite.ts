@@ -1,0 +1,449 @@
+/**
+ * The SQLite event store: one file (or `:memory:`), better-sqlite3, WAL journal and
+ * `synchronous = FULL`, so an acknowledged append is durably committed.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConflictError, StoreError, TidingsError, ValidationError } from '../errors.js';
+import { encodeCursor } from '../events/cursor.js';
+import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
+import type { NewEvent, Severity, StoredEvent } from '../events/types.js';
+import type { AppendOutcome, EventStore, Page, PageQuery } from './types.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** A file path (its directory is created when missing) or `:memory:`. */
+  path: string;
+}
+
+/**
+ * The schema, one migration per entry, applied in order. Entry `i` is schema version `i + 1`;
+ * never edit a released entry, append a new one.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT    NOT NULL UNIQUE,
+    type           TEXT    NOT NULL,
+    inbox          TEXT    NOT NULL,
+    client_id      TEXT,
+    ts             INTEGER NOT NULL,
+    received_at    INTEGER NOT NULL,
+    message        TEXT,
+    body           TEXT,
+    severity       TEXT    NOT NULL,
+    category       TEXT,
+    action         TEXT,
+    resource_type  TEXT,
+    resource_id    TEXT,
+    actor          TEXT,
+    source         TEXT,
+    parent_id      TEXT,
+    correlation_id TEXT,
+    fingerprint    TEXT    NOT NULL
+  );
+  CREATE INDEX events_inbox_seq          ON events (inbox, seq);
+  CREATE INDEX events_type_seq           ON events (type, seq);
+  CREATE INDEX events_severity_seq       ON events (severity, seq);
+  CREATE INDEX events_category_seq       ON events (category, seq);
+  CREATE INDEX events_action_seq         ON events (action, seq);
+  CREATE INDEX events_resource_seq       ON events (resource_type, resource_id, seq);
+  CREATE INDEX events_actor_seq          ON events (actor, seq);
+  CREATE INDEX events_source_seq         ON events (source, seq);
+  CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq);
+  CREATE INDEX events_parent_id_seq      ON events (parent_id, seq);
+  CREATE INDEX events_client_id_seq      ON events (client_id, seq);
+  CREATE INDEX events_ts_seq             ON events (ts, seq);
+  `,
+];
+
+/** Column of each filter field in the `events` table. */
+const COLUMNS: Readonly<Record<FilterField, string>> = {
+  inbox: 'inbox',
+  type: 'type',
+  severity: 'severity',
+  category: 'category',
+  action: 'action',
+  resourceType: 'resource_type',
+  resourceId: 'resource_id',
+  actor: 'actor',
+  source: 'source',
+  correlationId: 'correlation_id',
+  parentId: 'parent_id',
+  clientId: 'client_id',
+  timestamp: 'ts',
+};
+
+/**
+ * The SQLite rendering of filter clauses. Prefixes use `GLOB`, which is case-sensitive like the
+ * in-memory matcher (SQLite's `LIKE` is not); the GLOB wildcards `*`, `?` and `[` in a prefix are
+ * escaped by wrapping each in brackets.
+ */
+export const sqliteDialect: SqlDialect = {
+  column: (field) => COLUMNS[field],
+  placeholder: () => '?',
+  startsWith: (column, prefix, bind) =>
+    `${column} GLOB ${bind(`${prefix.replace(/[*?[]/g, '[$&]')}*`)}`,
+};
+
+/** A row of `events` as better-sqlite3 returns it. */
+interface EventRow {
+  seq: number;
+  id: string;
+  type: string;
+  inbox: string;
+  client_id: string | null;
+  ts: number;
+  received_at: number;
+  message: string | null;
+  body: string | null;
+  severity: string;
+  category: string | null;
+  action: string | null;
+  resource_type: string | null;
+  resource_id: string | null;
+  actor: string | null;
+  source: string | null;
+  parent_id: string | null;
+  correlation_id: string | null;
+  fingerprint: string;
+}
+
+const SELECT = 'SELECT * FROM events';
+/** Largest number of ids bound in one `IN (...)`. */
+const CHUNK = 500;
+/** Largest number of dynamic (filter-dependent) statements kept prepared. */
+const STATEMENT_CACHE_SIZE = 256;
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    inbox: row.inbox,
+    clientId: row.client_id,
+    timestamp: row.ts,
+    message: row.message,
+    body: row.body === null ? null : (JSON.parse(row.body) as unknown),
+    severity: row.severity as Severity,
+    category: row.category,
+    action: row.action,
+    resource:
+      row.resource_type === null ? null : { type: row.resource_type, id: row.resource_id ?? '' },
+    actor: row.actor,
+    source: row.source,
+    parentId: row.parent_id,
+    correlationId: row.correlation_id,
+    fingerprint: row.fingerprint,
+    seq: row.seq,
+    cursor: encodeCursor(row.seq),
+    receivedAt: row.received_at,
+  };
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+function checkCount(name: string, value: number | null | undefined): number | null {
+  if (value == null) return null;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`[store:sqlite] ${name} must be an integer >= 0, got ${value}`, {
+      details: { field: name },
+    });
+  }
+  return value;
+}
+
+/** Opens the database and applies the pragmas and pending migrations. */
+function openDatabase(path: string): Database.Database {
+  const memory = path === ':memory:';
+  if (!memory) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('busy_timeout = 5000');
+    if (!memory) db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)',
+    );
+    const migrate = db.transaction(() => {
+      const row = db
+        .prepare<[], { v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')
+        .get();
+      const current = row?.v ?? 0;
+      if (current > MIGRATIONS.length) {
+        throw new StoreError(
+          `[store:sqlite] "${path}" has schema version ${current}, newer than this Tidings ` +
+            `supports (${MIGRATIONS.length}): upgrade Tidings or use another file`,
+        );
+      }
+      const record = db.prepare<[number, number]>(
+        'INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)',
+      );
+      for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+        db.exec(MIGRATIONS[version - 1] as string);
+        record.run(version, Date.now());
+      }
+    });
+    migrate.immediate();
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens (creating if needed) a SQLite event store at `options.path`, a file path or `:memory:`.
+ * Pending schema migrations are applied on open.
+ * @throws StoreError when the file cannot be opened or migrated.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): EventStore {
+  const { path } = options;
+  let db: Database.Database;
+  try {
+    db = openDatabase(path);
+  } catch (err) {
+    if (err instanceof TidingsError) throw err;
+    throw new StoreError(`[store:sqlite] cannot open "${path}": ${message(err)}`, { cause: err });
+  }
+  let closed = false;
+
+  const insert = db.prepare<unknown[]>(
+    `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
+       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
+       fingerprint)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const byId = db.prepare<[string], EventRow>(`${SELECT} WHERE id = ?`);
+  const lastSeqStmt = db.prepare<[], { seq: number }>(
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq",
+  );
+  const pingStmt = db.prepare('SELECT 1');
+
+  /** Prepared statements for filter-dependent SQL, least recently used evicted first. */
+  const cache = new Map<string, Database.Statement<unknown[], unknown>>();
+  function prepared(sql: string): Database.Statement<unknown[], unknown> {
+    let stmt = cache.get(sql);
+    if (stmt) {
+      cache.delete(sql);
+    } else {
+      stmt = db.prepare<unknown[], unknown>(sql);
+      if (cache.size >= STATEMENT_CACHE_SIZE) {
+        const oldest = cache.keys().next();
+        if (!oldest.done) cache.delete(oldest.value);
+      }
+    }
+    cache.set(sql, stmt);
+    return stmt;
+  }
+  function rows(sql: string, params: readonly unknown[]): EventRow[] {
+    return prepared(sql).all(...params) as EventRow[];
+  }
+  function exists(where: string, params: readonly unknown[]): boolean {
+    const row = prepared(`SELECT EXISTS (SELECT 1 FROM events WHERE ${where}) AS e`).get(
+      ...params,
+    ) as { e: number } | undefined;
+    return row?.e === 1;
+  }
+
+  const appendTx = db.transaction((events: readonly NewEvent[]): AppendOutcome[] => {
+    const receivedAt = Date.now();
+    const outcomes: AppendOutcome[] = [];
+    for (const e of events) {
+      // Look the id up first (it may have been stored earlier, or earlier in this batch): an
+      // INSERT that hits the unique id would still burn an AUTOINCREMENT sequence.
+      const existing = byId.get(e.id);
+      if (existing) {
+        if (existing.fingerprint !== e.fingerprint) {
+          throw new ConflictError(
+            `[store:sqlite] event id "${e.id}" already exists with different content: use a new ` +
+              'id, or resend exactly the same event',
+            { details: { id: e.id } },
+          );
+        }
+        outcomes.push({ event: toStoredEvent(existing), created: false });
+        continue;
+      }
+      const body = e.body === null ? null : (JSON.stringify(e.body) ?? null);
+      const result = insert.run(
+        e.id,
+        e.type,
+        e.inbox,
+        e.clientId,
+        e.timestamp,
+        receivedAt,
+        e.message,
+        body,
+        e.severity,
+        e.category,
+        e.action,
+        e.resource?.type ?? null,
+        e.resource?.id ?? null,
+        e.actor,
+        e.source,
+        e.parentId,
+        e.correlationId,
+        e.fingerprint,
+      );
+      const seq = Number(result.lastInsertRowid);
+      outcomes.push({
+        // The body as it reads back, so a fresh event equals the same event read later.
+        event: {
+          ...e,
+          body: body === null ? null : (JSON.parse(body) as unknown),
+          seq,
+          cursor: encodeCursor(seq),
+          receivedAt,
+        },
+        created: true,
+      });
+    }
+    return outcomes;
+  });
+
+  /** Runs `fn` on the open database, wrapping SQLite errors in a {@link StoreError}. */
+  async function run<T>(op: string, fn: () => T): Promise<T> {
+    if (closed) throw new StoreError('[store:sqlite] the store is closed');
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof TidingsError) throw err;
+      throw new StoreError(`[store:sqlite] ${op} failed: ${message(err)}`, { cause: err });
+    }
+  }
+
+  return {
+    kind: 'sqlite',
+
+    append(events) {
+      return run('append', () => (events.length === 0 ? [] : appendTx.immediate(events)));
+    },
+
+    getByIds(ids) {
+      return run('getByIds', () => {
+        const found = new Map<string, StoredEvent>();
+        for (const chunk of chunks([...new Set(ids)])) {
+          const sql = `${SELECT} WHERE id IN (${chunk.map(() => '?').join(', ')})`;
+          for (const row of rows(sql, chunk)) found.set(row.id, toStoredEvent(row));
+        }
+        return ids.map((id) => found.get(id) ?? null);
+      });
+    },
+
+    getChildren(parentIds, clauses) {
+      return run('getChildren', () => {
+        const groups = new Map<string, StoredEvent[]>();
+        const filter = clausesToSql(clauses, sqliteDialect);
+        for (const chunk of chunks([...new Set(parentIds)])) {
+          const sql =
+            `${SELECT} WHERE parent_id IN (${chunk.map(() => '?').join(', ')}) ` +
+            `AND ${filter.sql} ORDER BY seq ASC`;
+          for (const row of rows(sql, [...chunk, ...filter.params])) {
+            const parent = row.parent_id as string;
+            let group = groups.get(parent);
+            if (!group) groups.set(parent, (group = []));
+            group.push(toStoredEvent(row));
+          }
+        }
+        return parentIds.map((id) => [...(groups.get(id) ?? [])]);
+      });
+    },
+
+    page(query: PageQuery) {
+      return run('page', (): Page => {
+        const newestFirst = (query.order ?? 'NEWEST_FIRST') === 'NEWEST_FIRST';
+        let first = checkCount('first', query.first);
+        const last = checkCount('last', query.last);
+        if (first === null && last === null) first = 50;
+        const afterSeq = query.afterSeq ?? null;
+        const beforeSeq = query.beforeSeq ?? null;
+        const filter = clausesToSql(query.clauses, sqliteDialect);
+
+        // In `order`: "after" is a smaller seq when newest first, a larger one when oldest first.
+        const where = [filter.sql];
+        const params: unknown[] = [...filter.params];
+        if (afterSeq !== null) {
+          where.push(newestFirst ? 'seq < ?' : 'seq > ?');
+          params.push(afterSeq);
+        }
+        if (beforeSeq !== null) {
+          where.push(newestFirst ? 'seq > ?' : 'seq < ?');
+          params.push(beforeSeq);
+        }
+        const forward = newestFirst ? 'DESC' : 'ASC';
+        const backward = newestFirst ? 'ASC' : 'DESC';
+        const base = `${SELECT} WHERE ${where.join(' AND ')}`;
+
+        /** Whether a matching event lies on the far side of (or at) an exclusive bound. */
+        const beyond = (bound: number | null, newerSide: boolean): boolean =>
+          bound !== null &&
+          exists(`${filter.sql} AND seq ${newerSide ? '>=' : '<='} ?`, [...filter.params, bound]);
+
+        let events: EventRow[];
+        let hasNextPage: boolean;
+        let hasPreviousPage: boolean;
+        if (first !== null) {
+          events = rows(`${base} ORDER BY seq ${forward} LIMIT ?`, [...params, first + 1]);
+          hasNextPage = events.length > first;
+          if (hasNextPage) events = events.slice(0, first);
+          // Before `after` in `order` is the newer side when newest first.
+          hasPreviousPage = beyond(afterSeq, newestFirst);
+          if (last !== null && events.length > last) {
+            events = events.slice(events.length - last);
+            hasPreviousPage = true;
+          }
+        } else {
+          const n = last as number;
+          events = rows(`${base} ORDER BY seq ${backward} LIMIT ?`, [...params, n + 1]);
+          hasPreviousPage = events.length > n;
+          if (hasPreviousPage) events = events.slice(0, n);
+          events.reverse();
+          // After `before` in `order` is the older side when newest first.
+          hasNextPage = beyond(beforeSeq, !newestFirst);
+        }
+        return { events: events.map(toStoredEvent), hasNextPage, hasPreviousPage };
+      });
+    },
+
+    readAfter(afterSeq, clauses, limit) {
+      return run('readAfter', () => {
+        const filter = clausesToSql(clauses, sqliteDialect);
+        const sql = `${SELECT} WHERE seq > ? AND ${filter.sql} ORDER BY seq ASC LIMIT ?`;
+        return rows(sql, [afterSeq, ...filter.params, limit]).map(toStoredEvent);
+      });
+    },
+
+    lastSeq() {
+      return run('lastSeq', () => lastSeqStmt.get()?.seq ?? 0);
+    },
+
+    ping() {
+      return run('ping', () => {
+        pingStmt.get();
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      cache.clear();
+      try {
+        db.close();
+      } catch (err) {
+        throw new StoreError(`[store:sqlite] close failed: ${message(err)}`, { cause: err });
+      }
+    },
+  };
+}
+
+/** The schema version this Tidings writes: the number of migrations it knows. */
+export const SCHEMA_VERSION: number = MIGRATIONS.length;

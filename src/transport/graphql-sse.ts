@@ -1,0 +1,335 @@
+/**
+ * The GraphQL over Server-Sent Events protocol (graphql-sse's PROTOCOL.md), both modes:
+ *
+ * - distinct connections: `GET`/`POST` with `Accept: text/event-stream` carries one operation and
+ *   its results; closing the connection ends it.
+ * - single connection: `PUT` reserves a stream (201 + token), `GET`/`POST` with the token header
+ *   and `Accept: text/event-stream` opens it, `POST` with the token runs operations (202) whose
+ *   results arrive on the stream tagged with `extensions.operationId`, `DELETE ?operationId=`
+ *   stops one.
+ *
+ * On top of the protocol, Tidings adds: an `id:` line with the event cursor on every `next` frame,
+ * `Last-Event-ID` honoured like `after`, a `retry:` hint and keepalive comments (see PROTOCOL.md
+ * at the top of this repository).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ExecutionResult } from 'graphql';
+import type { Logger } from 'pino';
+import type { TidingsError } from '../errors.js';
+import type { Hub, HubStream } from '../hub/hub.js';
+import { errorResult, HttpError, maskResult } from './errors.js';
+import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
+import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
+
+/** The header carrying a single-connection reservation token. */
+export const TOKEN_HEADER = 'x-graphql-event-stream-token';
+
+/** Dependencies of {@link createGraphQLSseHandler}. */
+export interface GraphQLSseOptions {
+  hub: Hub;
+  sse: SseRegistry;
+  preparer: OperationPreparer;
+  logger: Logger;
+  /** Reads a request body as text, enforcing the size limit. */
+  readBody: (req: IncomingMessage) => Promise<string>;
+  /**
+   * How long a reservation waits for its stream before it is dropped, ms.
+   * @default 60000
+   */
+  reservationTtlMs?: number;
+}
+
+/** Where an operation's frames go: its own connection, or a shared single connection. */
+interface Outlet {
+  /** Operation id in single-connection mode; null in distinct mode. */
+  operationId: string | null;
+  write(frame: string): void;
+  /** Called once the operation has sent its `complete`. */
+  done(): void;
+}
+
+/** A running operation that can be stopped. */
+interface Running {
+  stop(): void;
+}
+
+/** A single-connection reservation. */
+interface Reservation {
+  connection: SseConnection | null;
+  /** Frames produced before the stream connected. */
+  pending: string[];
+  operations: Map<string, Running | null>;
+  expiry: NodeJS.Timeout | null;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === null ? '' : JSON.stringify(body);
+  res.writeHead(status, {
+    ...(body === null ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function errorsBody(message: string): { errors: { message: string }[] } {
+  return { errors: [{ message }] };
+}
+
+function parseJsonObject(raw: string | null, what: string): Record<string, unknown> | null {
+  if (raw === null || raw === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new HttpError(400, 'BAD_USER_INPUT', `${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpError(400, 'BAD_USER_INPUT', `${what} must be a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function toParams(source: Record<string, unknown>): GraphQLParams {
+  const { query, variables, operationName, extensions } = source;
+  if (typeof query !== 'string' || query === '') {
+    throw new HttpError(400, 'BAD_USER_INPUT', 'Missing query: send {"query": "..."} or ?query=...');
+  }
+  if (operationName != null && typeof operationName !== 'string') {
+    throw new HttpError(400, 'BAD_USER_INPUT', 'operationName must be a string');
+  }
+  const asObject = (v: unknown, what: string) =>
+    typeof v === 'string' ? parseJsonObject(v, what) : v == null ? null : parseJsonObject(JSON.stringify(v), what);
+  return {
+    query,
+    variables: asObject(variables, 'variables'),
+    operationName: operationName ?? null,
+    extensions: asObject(extensions, 'extensions'),
+  };
+}
+
+/** Creates the protocol handler; it answers every request it is given. */
+export function createGraphQLSseHandler(options: GraphQLSseOptions) {
+  const { hub, sse, preparer, logger } = options;
+  const reservationTtlMs = options.reservationTtlMs ?? 60_000;
+  const reservations = new Map<string, Reservation>();
+
+  async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
+    if (req.method === 'GET') {
+      const p = url.searchParams;
+      return toParams({
+        query: p.get('query'),
+        variables: p.get('variables'),
+        operationName: p.get('operationName'),
+        extensions: p.get('extensions'),
+      });
+    }
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/(graphql-response\+)?json\b/i.test(type)) {
+      throw new HttpError(415, 'BAD_USER_INPUT', 'Send the request as Content-Type: application/json');
+    }
+    const body = parseJsonObject(await options.readBody(req), 'The request body');
+    if (!body) throw new HttpError(400, 'BAD_USER_INPUT', 'The request body must be a JSON object');
+    return toParams(body);
+  }
+
+  /** Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. */
+  function run(prepared: PreparedOperation, outlet: Outlet): Running {
+    let stopped = false;
+    const sendResult = (result: ExecutionResult, cursor: string | null) => {
+      const masked = maskResult(result, logger);
+      const data = JSON.stringify(outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked });
+      outlet.write(nextFrame(cursor, data));
+    };
+    const complete = () => {
+      if (stopped) return;
+      stopped = true;
+      outlet.write(completeFrame(outlet.operationId));
+      outlet.done();
+    };
+    if (prepared.kind === 'invalid') {
+      sendResult({ errors: prepared.errors }, null);
+      complete();
+      return { stop: () => (stopped = true) };
+    }
+    if (prepared.kind === 'single') {
+      prepared.run().then(
+        (result) => {
+          if (stopped) return;
+          sendResult(result, null);
+          complete();
+        },
+        (err: unknown) => {
+          if (stopped) return;
+          sendResult(errorResult(err, logger), null);
+          complete();
+        },
+      );
+      return { stop: () => (stopped = true) };
+    }
+    // A subscription: events are executed one after the other so frames keep cursor order.
+    let chain: Promise<void> = Promise.resolve();
+    const stream: HubStream = hub.open(prepared.spec, {
+      deliver(event) {
+        chain = chain.then(async () => {
+          if (stopped) return;
+          let result: ExecutionResult;
+          try {
+            result = await prepared.execute(event);
+          } catch (err) {
+            result = errorResult(err, logger);
+          }
+          if (!stopped) sendResult(result, event.cursor);
+        });
+      },
+      end(error: TidingsError | null) {
+        chain = chain.then(() => {
+          if (stopped) return;
+          if (error) sendResult(errorResult(error, logger), null);
+          complete();
+        });
+      },
+    });
+    return {
+      stop() {
+        stopped = true;
+        stream.close();
+      },
+    };
+  }
+
+  /** Distinct connections mode: the operation owns the response. */
+  async function distinct(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const params = await readParams(req, url);
+    const lastEventId = req.headers['last-event-id'];
+    const prepared = preparer.prepare(params, req.method ?? 'GET', typeof lastEventId === 'string' && lastEventId ? lastEventId : null);
+    const conn = sse.open(req, res);
+    const running = run(prepared, { operationId: null, write: (f) => conn.write(f), done: () => conn.end() });
+    conn.onClose(() => running.stop());
+  }
+
+  function reserve(res: ServerResponse): void {
+    const token = randomUUID();
+    const reservation: Reservation = { connection: null, pending: [], operations: new Map(), expiry: null };
+    reservation.expiry = setTimeout(() => dropReservation(token), reservationTtlMs);
+    reservation.expiry.unref();
+    reservations.set(token, reservation);
+    res.writeHead(201, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(token);
+  }
+
+  function dropReservation(token: string): void {
+    const reservation = reservations.get(token);
+    if (!reservation) return;
+    reservations.delete(token);
+    if (reservation.expiry) clearTimeout(reservation.expiry);
+    for (const op of reservation.operations.values()) op?.stop();
+    reservation.operations.clear();
+    reservation.connection?.end();
+  }
+
+  function openReserved(req: IncomingMessage, res: ServerResponse, token: string, reservation: Reservation): void {
+    if (reservation.connection) {
+      sendJson(res, 409, errorsBody('Stream already open'));
+      return;
+    }
+    if (reservation.expiry) clearTimeout(reservation.expiry);
+    reservation.expiry = null;
+    const conn = sse.open(req, res);
+    reservation.connection = conn;
+    for (const frame of reservation.pending.splice(0)) conn.write(frame);
+    conn.onClose(() => dropReservation(token));
+  }
+
+  async function operate(req: IncomingMessage, res: ServerResponse, url: URL, token: string, reservation: Reservation) {
+    const params = await readParams(req, url);
+    const operationId = params.extensions?.operationId;
+    if (typeof operationId !== 'string' || operationId === '') {
+      sendJson(res, 400, errorsBody('Operation ID is missing: set extensions.operationId'));
+      return;
+    }
+    if (reservation.operations.has(operationId)) {
+      sendJson(res, 409, errorsBody('Operation with ID already exists'));
+      return;
+    }
+    const prepared = preparer.prepare(params, req.method ?? 'POST', null);
+    if (prepared.kind === 'invalid') {
+      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
+      return;
+    }
+    reservation.operations.set(operationId, null);
+    const running = run(prepared, {
+      operationId,
+      write(frame) {
+        if (reservations.get(token) !== reservation) return;
+        if (reservation.connection) reservation.connection.write(frame);
+        else reservation.pending.push(frame);
+      },
+      done: () => reservation.operations.delete(operationId),
+    });
+    if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
+    sendJson(res, 202, null);
+  }
+
+  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    try {
+      const method = req.method ?? 'GET';
+      const headerToken = req.headers[TOKEN_HEADER];
+      const token = (typeof headerToken === 'string' ? headerToken : null) ?? url.searchParams.get('token');
+      const reservation = token ? reservations.get(token) : undefined;
+      const accept = req.headers.accept ?? '*/*';
+      if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
+        if (token && reservation) openReserved(req, res, token, reservation);
+        else await distinct(req, res, url);
+        return;
+      }
+      if (method === 'PUT') {
+        reserve(res);
+        return;
+      }
+      if (!token || !reservation) {
+        sendJson(
+          res,
+          404,
+          errorsBody(
+            token
+              ? 'Stream not found: the reservation expired or its stream closed; make a new one with PUT'
+              : 'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
+          ),
+        );
+        return;
+      }
+      if (method === 'DELETE') {
+        const operationId = url.searchParams.get('operationId');
+        if (!operationId) {
+          sendJson(res, 400, errorsBody('Operation ID is missing: DELETE ?operationId=<id>'));
+          return;
+        }
+        reservation.operations.get(operationId)?.stop();
+        reservation.operations.delete(operationId);
+        sendJson(res, 200, null);
+        return;
+      }
+      if (method !== 'GET' && method !== 'POST') {
+        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`), { allow: 'GET, POST, PUT, DELETE' });
+        return;
+      }
+      await operate(req, res, url, token, reservation);
+    } catch (err) {
+      if (res.headersSent) {
+        logger.error({ err }, 'stream request failed after the response started');
+        res.end();
+        return;
+      }
+      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message));
+      else {
+        logger.error({ err }, 'stream request failed');
+        sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
+      }
+    }
+  };
+}
+
+/** The handler returned by {@link createGraphQLSseHandler}. */
+export type GraphQLSseHandler = ReturnType<typeof createGraphQLSseHandler>;

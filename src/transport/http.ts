@@ -1,0 +1,145 @@
+/**
+ * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
+ * graphql-sse handler, health checks to themselves, and everything else to graphql-yoga (queries,
+ * mutations, GraphiQL), after enforcing the request size limit.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { HttpError } from './errors.js';
+import type { GraphQLSseHandler } from './graphql-sse.js';
+
+/** Options of {@link createRequestListener}. */
+export interface RequestListenerOptions {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yoga's context generics do not matter here
+  yoga: YogaServerInstance<any, any>;
+  streams: GraphQLSseHandler;
+  logger: Logger;
+  /** Largest request body, bytes; larger ones get 413. */
+  maxRequestBytes: number;
+  /** Resolves when the store and bus answer; rejects otherwise. */
+  ready: () => Promise<void>;
+  /** Whether the instance is shutting down (new requests get 503). */
+  isClosing: () => boolean;
+}
+
+/** Reads a request body, refusing one larger than `limit` bytes with a 413 {@link HttpError}. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > limit) {
+    return Promise.reject(tooLarge(limit));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(
+    413,
+    'PAYLOAD_TOO_LARGE',
+    `Request body is larger than ${limit} bytes (TIDINGS_MAX_REQUEST_BYTES): send smaller batches`,
+  );
+}
+
+const STREAM_CORS_HEADERS = 'content-type, authorization, last-event-id, x-graphql-event-stream-token';
+
+/** Creates the Node request listener of one instance. */
+export function createRequestListener(options: RequestListenerOptions) {
+  const { yoga, streams, logger, maxRequestBytes } = options;
+
+  async function toYoga(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxRequestBytes);
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    }
+    const response = await yoga.fetch(url.toString(), { method, headers, body }, { req, res });
+    const outHeaders: Record<string, string | string[]> = {};
+    response.headers.forEach((value, name) => {
+      if (name === 'set-cookie') return;
+      outHeaders[name] = value;
+    });
+    const cookies = response.headers.getSetCookie();
+    if (cookies.length) outHeaders['set-cookie'] = cookies;
+    res.writeHead(response.status, outHeaders);
+    res.end(Buffer.from(await response.arrayBuffer()));
+  }
+
+  function json(res: ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });
+    res.end(JSON.stringify(body));
+  }
+
+  return async function listener(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    try {
+      if (url.pathname === '/healthz') {
+        json(res, 200, { status: 'ok' });
+        return;
+      }
+      if (url.pathname === '/readyz') {
+        try {
+          await options.ready();
+          json(res, 200, { status: 'ready' });
+        } catch (err) {
+          json(res, 503, { status: 'unavailable', reason: err instanceof Error ? err.message : String(err) });
+        }
+        return;
+      }
+      if (options.isClosing()) {
+        res.setHeader('connection', 'close');
+        json(res, 503, { errors: [{ message: 'The server is shutting down: retry on another instance or later' }] });
+        return;
+      }
+      const isStream =
+        url.pathname === '/graphql/stream' ||
+        (url.pathname === '/graphql' && (req.headers.accept ?? '').includes('text/event-stream'));
+      if (isStream) {
+        const origin = req.headers.origin;
+        if (origin) {
+          res.setHeader('access-control-allow-origin', origin);
+          res.setHeader('access-control-allow-credentials', 'true');
+          res.setHeader('vary', 'Origin');
+        }
+        if (req.method === 'OPTIONS') {
+          res.writeHead(204, {
+            'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+            'access-control-allow-headers': STREAM_CORS_HEADERS,
+            'access-control-max-age': '600',
+          });
+          res.end();
+          return;
+        }
+        await streams(req, res, url);
+        return;
+      }
+      await toYoga(req, res, url);
+    } catch (err) {
+      if (res.headersSent) {
+        logger.error({ err }, 'request failed after the response started');
+        res.end();
+      } else if (err instanceof HttpError) {
+        json(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+      } else {
+        logger.error({ err }, 'request failed');
+        json(res, 500, { errors: [{ message: 'Unexpected error: the server logged the details.' }] });
+      }
+    }
+  };
+}

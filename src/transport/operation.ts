@@ -1,0 +1,183 @@
+/**
+ * Preparing a GraphQL request that arrived on an event stream: parse and validate (cached per
+ * document), then either run it once (queries, mutations) or turn an `eventStream` subscription
+ * into a hub stream whose events are executed against the operation's selection.
+ */
+import {
+  execute,
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  Kind,
+  parse,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import type { StoredEvent } from '../events/types.js';
+import type { StreamSpec } from '../hub/hub.js';
+import { toStreamSpec, type EventStreamArgs } from '../schema/index.js';
+
+/** The GraphQL-over-HTTP request parameters. */
+export interface GraphQLParams {
+  query: string;
+  variables: Record<string, unknown> | null;
+  operationName: string | null;
+  extensions: Record<string, unknown> | null;
+}
+
+/** A request that cannot run; `errors` go to the client as the result. */
+export interface InvalidOperation {
+  kind: 'invalid';
+  errors: readonly GraphQLError[];
+}
+
+/** A query or mutation: one result. */
+export interface SingleOperation {
+  kind: 'single';
+  /** Runs it with a fresh context. */
+  run(): Promise<ExecutionResult>;
+}
+
+/** An `eventStream` subscription. */
+export interface StreamOperation {
+  kind: 'stream';
+  /** What the hub should deliver. */
+  spec: StreamSpec;
+  /** Executes the operation's selection for one event, with a fresh context. */
+  execute(event: StoredEvent): Promise<ExecutionResult>;
+}
+
+/** What {@link OperationPreparer.prepare} returns. */
+export type PreparedOperation = InvalidOperation | SingleOperation | StreamOperation;
+
+/** Options of {@link createOperationPreparer}. */
+export interface OperationPreparerOptions {
+  schema: GraphQLSchema;
+  /** Creates the context of one execution; `visibility` is the caller's. */
+  createContext: () => import('../context.js').TidingsContext;
+  /**
+   * Parsed and validated documents kept.
+   * @default 1000
+   */
+  cacheSize?: number;
+}
+
+/** Prepares operations arriving on the stream endpoints. */
+export interface OperationPreparer {
+  /**
+   * @param method HTTP method; mutations are refused over GET.
+   * @param resumeAfter a cursor from `Last-Event-ID`, used when the subscription has no `after`.
+   */
+  prepare(params: GraphQLParams, method: string, resumeAfter: string | null): PreparedOperation;
+}
+
+const badRequest = (message: string): InvalidOperation => ({
+  kind: 'invalid',
+  errors: [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })],
+});
+
+/** Finds the single root field of a subscription, through inline fragments and spreads. */
+function rootField(selectionSet: SelectionSetNode, document: DocumentNode): FieldNode | null {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) return selection;
+    const nested =
+      selection.kind === Kind.INLINE_FRAGMENT
+        ? selection.selectionSet
+        : document.definitions.find(
+            (d): d is FragmentDefinitionNode =>
+              d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value,
+          )?.selectionSet;
+    const found = nested ? rootField(nested, document) : null;
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Creates the preparer, with its document cache. */
+export function createOperationPreparer(options: OperationPreparerOptions): OperationPreparer {
+  const { schema } = options;
+  const cacheSize = options.cacheSize ?? 1000;
+  const documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
+
+  function documentFor(query: string): DocumentNode | readonly GraphQLError[] {
+    const cached = documents.get(query);
+    if (cached) return cached;
+    let result: DocumentNode | readonly GraphQLError[];
+    try {
+      const document = parse(query, { maxTokens: 10_000 });
+      const errors = validate(schema, document);
+      result = errors.length ? errors : document;
+    } catch (err) {
+      result = [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
+    }
+    if (documents.size >= cacheSize) documents.delete(documents.keys().next().value as string);
+    documents.set(query, result);
+    return result;
+  }
+
+  return {
+    prepare(params, method, resumeAfter) {
+      const document = documentFor(params.query);
+      if (!('kind' in document)) return { kind: 'invalid', errors: document };
+      const operation: OperationDefinitionNode | null | undefined = getOperationAST(
+        document,
+        params.operationName ?? undefined,
+      );
+      if (!operation) {
+        return badRequest(
+          params.operationName
+            ? `Unknown operation named "${params.operationName}".`
+            : 'Could not determine the operation: name it with operationName.',
+        );
+      }
+      if (operation.operation === 'mutation' && method === 'GET') {
+        return badRequest('Mutations cannot be sent with GET: use POST.');
+      }
+      const variableValues = params.variables ?? {};
+      const base = {
+        schema,
+        document,
+        variableValues,
+        operationName: params.operationName,
+      };
+      if (operation.operation !== 'subscription') {
+        return { kind: 'single', run: async () => execute({ ...base, contextValue: options.createContext() }) };
+      }
+      const field = rootField(operation.selectionSet, document);
+      const fieldDef = field && schema.getSubscriptionType()?.getFields()[field.name.value];
+      if (!field || !fieldDef) return badRequest('The subscription has no root field.');
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variableValues);
+      if (coerced.errors) return { kind: 'invalid', errors: coerced.errors };
+      let spec: StreamSpec;
+      const context = options.createContext();
+      try {
+        const args = getArgumentValues(fieldDef, field, coerced.coerced) as EventStreamArgs;
+        spec = toStreamSpec(args, context.visibility, resumeAfter);
+      } catch (err) {
+        return {
+          kind: 'invalid',
+          errors: [
+            err instanceof GraphQLError
+              ? err
+              : new GraphQLError(err instanceof Error ? err.message : String(err), {
+                  nodes: [field],
+                  originalError: err instanceof Error ? err : undefined,
+                }),
+          ],
+        };
+      }
+      return {
+        kind: 'stream',
+        spec,
+        execute: async (event) => execute({ ...base, rootValue: event, contextValue: options.createContext() }),
+      };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Server-Sent Events framing and connections: headers that disable buffering and compression,
+ * the `retry:` hint, frames with `id:` lines, and one keepalive timer for every open connection.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Options shared by every SSE connection of an instance. */
+export interface SseOptions {
+  /** Interval of the `:` keepalive comment, ms. */
+  keepaliveMs: number;
+  /** The `retry:` hint sent when a stream opens, ms. */
+  retryMs: number;
+}
+
+/** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
+export function nextFrame(cursor: string | null, data: string): string {
+  return cursor === null ? `event: next\ndata: ${data}\n\n` : `id: ${cursor}\nevent: next\ndata: ${data}\n\n`;
+}
+
+/**
+ * A `complete` frame. In distinct-connections mode the `data:` field is empty but present, since
+ * `EventSource` ignores events without one.
+ */
+export function completeFrame(operationId: string | null): string {
+  return operationId === null ? 'event: complete\ndata:\n\n' : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
+}
+
+/** Headers of every event stream response. */
+export function sseHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive',
+    ...extra,
+  };
+}
+
+/** One open event stream response. */
+export interface SseConnection {
+  /** Writes a frame; ignored once closed. */
+  write(frame: string): void;
+  /** Ends the response (idempotent). */
+  end(): void;
+  /** Whether the connection has ended, by either side. */
+  readonly closed: boolean;
+  /** Registers a callback for when the connection ends, by either side. */
+  onClose(callback: () => void): void;
+}
+
+/** Opens SSE connections and keeps them alive with one shared timer. */
+export interface SseRegistry {
+  /** Starts an event stream on `res`: writes the headers and the `retry:` hint. */
+  open(req: IncomingMessage, res: ServerResponse, headers?: Record<string, string>): SseConnection;
+  /** Number of open connections. */
+  readonly size: number;
+  /** Ends every connection and stops the timer. */
+  close(): void;
+}
+
+/** Creates the registry of SSE connections for one instance. */
+export function createSseRegistry(options: SseOptions): SseRegistry {
+  const open = new Set<SseConnection>();
+  const timer = setInterval(() => {
+    for (const conn of open) conn.write(':\n\n');
+  }, options.keepaliveMs);
+  timer.unref();
+
+  return {
+    open(req, res, headers = {}) {
+      const callbacks: (() => void)[] = [];
+      let closed = false;
+      const conn: SseConnection = {
+        write(frame) {
+          if (!closed) res.write(frame);
+        },
+        end() {
+          if (closed) return;
+          res.end();
+          finish();
+        },
+        get closed() {
+          return closed;
+        },
+        onClose(callback) {
+          if (closed) callback();
+          else callbacks.push(callback);
+        },
+      };
+      const finish = () => {
+        if (closed) return;
+        closed = true;
+        open.delete(conn);
+        for (const cb of callbacks.splice(0)) cb();
+      };
+      req.socket.setNoDelay(true);
+      req.socket.setKeepAlive(true);
+      res.on('close', finish);
+      res.writeHead(200, sseHeaders(headers));
+      res.write(`retry: ${options.retryMs}\n\n`);
+      open.add(conn);
+      return conn;
+    },
+    get size() {
+      return open.size;
+    },
+    close() {
+      clearInterval(timer);
+      for (const conn of [...open]) conn.end();
+    },
+  };
+}

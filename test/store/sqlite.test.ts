@@ -1,0 +1,197 @@
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, ConflictError, StoreError } from '../../src/errors.js';
+import { validateEventInput } from '../../src/events/validate.js';
+import type { NewEvent } from '../../src/events/types.js';
+import { createStore } from '../../src/store/index.js';
+import { createSqliteStore, SCHEMA_VERSION, sqliteDialect } from '../../src/store/sqlite.js';
+import { testEventStore } from './contract.js';
+
+const root = mkdtempSync(join(tmpdir(), 'tidings-sqlite-test-'));
+let counter = 0;
+/** A path to a database file that does not exist yet. */
+const freshPath = (dir = 'db') => join(root, `${dir}-${++counter}`, 'events.db');
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const ev = (id: string, extra: Record<string, unknown> = {}): NewEvent =>
+  validateEventInput({ id, type: 'test.event', ...extra });
+
+testEventStore('sqlite :memory:', async () => createSqliteStore({ path: ':memory:' }));
+testEventStore('sqlite file', async () => createSqliteStore({ path: freshPath() }));
+
+describe('sqlite store', () => {
+  it('should keep events across close and reopen, continuing the sequence without re-running migrations', async () => {
+    const path = freshPath();
+    const first = createSqliteStore({ path });
+    const [a] = await first.append([ev('a', { body: { x: 1 } })]);
+    await first.close();
+
+    const inspect = new Database(path, { readonly: true });
+    const migrations = inspect.prepare('SELECT version, applied_at FROM schema_migrations').all();
+    inspect.close();
+    expect(migrations).toHaveLength(SCHEMA_VERSION);
+
+    const second = createSqliteStore({ path });
+    try {
+      expect(await second.getByIds(['a'])).toEqual([a?.event]);
+      expect(await second.lastSeq()).toBe(a?.event.seq);
+      const [b] = await second.append([ev('b')]);
+      expect(b?.event.seq).toBeGreaterThan(a?.event.seq as number);
+      const [retry] = await second.append([ev('a', { body: { x: 1 } })]);
+      expect(retry).toEqual({ event: a?.event, created: false });
+    } finally {
+      await second.close();
+    }
+    const again = new Database(path, { readonly: true });
+    expect(again.prepare('SELECT version, applied_at FROM schema_migrations').all()).toEqual(migrations);
+    again.close();
+  });
+
+  it('should never reuse a sequence, even after the newest event was deleted', async () => {
+    const path = freshPath();
+    const store = createSqliteStore({ path });
+    const [, b] = await store.append([ev('a'), ev('b')]);
+    const side = new Database(path);
+    side.prepare("DELETE FROM events WHERE id = 'b'").run();
+    side.close();
+    const [c] = await store.append([ev('c')]);
+    expect(c?.event.seq).toBeGreaterThan(b?.event.seq as number);
+    await store.close();
+  });
+
+  it('should not burn a sequence on a retry or a rolled-back batch', async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    const [a] = await store.append([ev('a')]);
+    await store.append([ev('a')]);
+    await expect(store.append([ev('b'), ev('a', { message: 'x' })])).rejects.toThrow(ConflictError);
+    const [b] = await store.append([ev('b')]);
+    expect(b?.event.seq).toBe((a?.event.seq as number) + 1);
+    expect(await store.lastSeq()).toBe(b?.event.seq);
+    await store.close();
+  });
+
+  it('should use the WAL journal for a file', async () => {
+    const path = freshPath();
+    await createSqliteStore({ path }).close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('should create the missing parent directories of the file', async () => {
+    const path = join(root, 'deep', 'er', 'still', 'events.db');
+    expect(existsSync(join(root, 'deep'))).toBe(false);
+    const store = createSqliteStore({ path });
+    await store.append([ev('a')]);
+    await store.close();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('should refuse to open a file that is not a SQLite database with a StoreError', () => {
+    const path = join(root, 'not-a-db.db');
+    writeFileSync(path, 'this is not a database, just some text that is long enough'.repeat(20));
+    expect(() => createSqliteStore({ path })).toThrow(StoreError);
+    expect(() => createSqliteStore({ path })).toThrow(/\[store:sqlite\] cannot open/);
+  });
+
+  it('should refuse a database migrated by a newer version with a StoreError', async () => {
+    const path = freshPath();
+    await createSqliteStore({ path }).close();
+    const db = new Database(path);
+    db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(SCHEMA_VERSION + 1, 0);
+    db.close();
+    expect(() => createSqliteStore({ path })).toThrow(/newer than this Tidings supports/);
+  });
+
+  it('should wrap a SQLite failure during append in a StoreError with its cause', async () => {
+    const path = freshPath();
+    const store = createSqliteStore({ path });
+    const side = new Database(path);
+    side.exec('DROP TABLE events');
+    side.close();
+    const attempt = store.append([ev('a')]);
+    await expect(attempt).rejects.toBeInstanceOf(StoreError);
+    await expect(attempt).rejects.toMatchObject({
+      message: expect.stringMatching(/^\[store:sqlite\] append failed: /),
+      cause: expect.any(Error),
+      expose: false,
+    });
+    await store.close();
+  });
+
+  it('should reject a negative page size', async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    await expect(store.page({ clauses: [], order: 'NEWEST_FIRST', first: -1 })).rejects.toThrow(/first must be/);
+    await store.close();
+  });
+
+  it('should escape GLOB wildcards in prefixes by wrapping them in brackets', () => {
+    const params: string[] = [];
+    const sql = sqliteDialect.startsWith('category', 'a*b?c[d]', (v) => {
+      params.push(v);
+      return '?';
+    });
+    expect(sql).toBe('category GLOB ?');
+    expect(params).toEqual(['a[*]b[?]c[[]d]*']);
+    expect(sqliteDialect.column('timestamp')).toBe('ts');
+    expect(sqliteDialect.column('resourceType')).toBe('resource_type');
+    expect(sqliteDialect.placeholder(3)).toBe('?');
+  });
+});
+
+describe('createStore', () => {
+  it('should open an in-memory SQLite store for sqlite::memory:', async () => {
+    const store = await createStore('sqlite::memory:');
+    expect(store.kind).toBe('sqlite');
+    await store.append([ev('a')]);
+    expect(await store.lastSeq()).toBe(1);
+    await store.close();
+  });
+
+  it('should open a SQLite file given an absolute path', async () => {
+    const path = freshPath();
+    for (const url of [`sqlite:${path}`, `sqlite://${path}`]) {
+      const store = await createStore(url);
+      await store.ping();
+      await store.close();
+    }
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('should open a SQLite file given a path relative to the working directory', async () => {
+    const path = freshPath();
+    const rel = relative(process.cwd(), path);
+    const store = await createStore(`sqlite:${rel.startsWith('.') ? rel : `./${rel}`}`);
+    await store.close();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it.each(['postgres://user:pw@localhost/tidings', 'postgresql://localhost/tidings'])(
+    'should reject %s with a ConfigError saying PostgreSQL is not available',
+    async (url) => {
+      const attempt = createStore(url);
+      await expect(attempt).rejects.toBeInstanceOf(ConfigError);
+      await expect(attempt).rejects.toThrow(
+        'TIDINGS_STORE: the PostgreSQL store is not available in this version; use sqlite:<path>',
+      );
+      await expect(attempt).rejects.not.toThrow(/pw/);
+    },
+  );
+
+  it.each(['mysql://localhost/x', 'events.db', '', 'sqlite:', 'memory:'])(
+    'should reject the unsupported URL "%s" with a ConfigError',
+    async (url) => {
+      const attempt = createStore(url);
+      await expect(attempt).rejects.toBeInstanceOf(ConfigError);
+      await expect(attempt).rejects.toThrow(
+        `TIDINGS_STORE: unsupported store URL "${url}": use sqlite:<path> or sqlite::memory:`,
+      );
+    },
+  );
+});
