@@ -89,11 +89,16 @@ export async function buildApp(
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
   if (config.bus !== 'memory') {
-    throw new ConfigError(`TIDINGS_BUS=${config.bus}: only the in-memory bus is available in this version`);
+    throw new ConfigError(
+      `TIDINGS_BUS=${config.bus}: only the in-memory bus is available in this version`,
+    );
   }
   const store = options.store ?? (await createStore(config.store));
   const bus = createMemoryBus();
-  const hub = createHub({ store, onError: (err) => logger.error({ err }, '[hub] a stream sink failed') });
+  const hub = createHub({
+    store,
+    onError: (err) => logger.error({ err }, '[hub] a stream sink failed'),
+  });
   const unsubscribe = bus.subscribe((events) => hub.dispatch(events));
   const publish = createPublisher({
     store,
@@ -105,7 +110,10 @@ export async function buildApp(
   const services: Services = { store, hub, publish, maxPageSize: 500 };
   const schema = buildSchema();
   const sse = createSseRegistry({ keepaliveMs: config.keepaliveMs, retryMs: config.retryMs });
-  const preparer = createOperationPreparer({ schema, createContext: () => createContext(services, SEE_EVERYTHING) });
+  const preparer = createOperationPreparer({
+    schema,
+    createContext: () => createContext(services, SEE_EVERYTHING),
+  });
   const streams = createGraphQLSseHandler({
     hub,
     sse,
@@ -118,7 +126,11 @@ export async function buildApp(
     graphqlEndpoint: '/graphql',
     context: () => createContext(services, SEE_EVERYTHING),
     renderGraphiQL,
-    graphiql: { title: 'Tidings', subscriptionsProtocol: 'GRAPHQL_SSE', defaultQuery: GRAPHIQL_EXAMPLE },
+    graphiql: {
+      title: 'Tidings',
+      subscriptionsProtocol: 'GRAPHQL_SSE',
+      defaultQuery: GRAPHIQL_EXAMPLE,
+    },
     maskedErrors: { maskError: (error) => maskError(error, logger) },
     landingPage: false,
     logging: {

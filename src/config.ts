@@ -96,8 +96,20 @@ function busUrl(raw: string): string {
 
 /** Every setting, in the order `--help` lists them. */
 export const SETTINGS: readonly Setting[] = [
-  { key: 'port', env: 'PORT', flag: 'port', help: 'HTTP port (0 picks a free one)', parse: int('PORT', 0, 65535) },
-  { key: 'host', env: 'HOST', flag: 'host', help: 'interface to listen on', parse: (raw) => raw.trim() || fail('HOST', raw, 'a host name or address') },
+  {
+    key: 'port',
+    env: 'PORT',
+    flag: 'port',
+    help: 'HTTP port (0 picks a free one)',
+    parse: int('PORT', 0, 65535),
+  },
+  {
+    key: 'host',
+    env: 'HOST',
+    flag: 'host',
+    help: 'interface to listen on',
+    parse: (raw) => raw.trim() || fail('HOST', raw, 'a host name or address'),
+  },
   { key: 'store', env: 'TIDINGS_STORE', flag: 'store', help: 'event store URL', parse: storeUrl },
   { key: 'bus', env: 'TIDINGS_BUS', flag: 'bus', help: 'event bus URL', parse: busUrl },
   {
@@ -105,7 +117,8 @@ export const SETTINGS: readonly Setting[] = [
     env: 'TIDINGS_AUTH',
     flag: 'auth',
     help: 'none | jwt',
-    parse: (raw) => (raw === 'none' || raw === 'jwt' ? raw : fail('TIDINGS_AUTH', raw, 'none or jwt')),
+    parse: (raw) =>
+      raw === 'none' || raw === 'jwt' ? raw : fail('TIDINGS_AUTH', raw, 'none or jwt'),
   },
   {
     key: 'keepaliveMs',
@@ -177,7 +190,8 @@ export function loadConfig(
 ): TidingsConfig {
   const known = new Set(SETTINGS.map((s) => s.flag));
   for (const flag of Object.keys(flags)) {
-    if (!known.has(flag)) throw new ConfigError(`unknown option --${flag}: see tidings serve --help`);
+    if (!known.has(flag))
+      throw new ConfigError(`unknown option --${flag}: see tidings serve --help`);
   }
   const config: Record<string, unknown> = { ...DEFAULT_CONFIG };
   for (const setting of SETTINGS) {
@@ -195,7 +209,9 @@ export function loadConfig(
     );
   }
   if (result.auth === 'jwt') {
-    throw new ConfigError('TIDINGS_AUTH=jwt is not available in this version: use TIDINGS_AUTH=none');
+    throw new ConfigError(
+      'TIDINGS_AUTH=jwt is not available in this version: use TIDINGS_AUTH=none',
+    );
   }
   if (!result.store.startsWith('sqlite:')) {
     throw new ConfigError(
@@ -203,7 +219,9 @@ export function loadConfig(
     );
   }
   if (result.bus !== 'memory') {
-    throw new ConfigError(`TIDINGS_BUS=${result.bus}: only the in-memory bus is available in this version`);
+    throw new ConfigError(
+      `TIDINGS_BUS=${result.bus}: only the in-memory bus is available in this version`,
+    );
   }
   return result;
 }

@@ -39,7 +39,10 @@ export class TidingsError extends Error {
 
 /** The caller sent something invalid; nothing was changed. */
 export class ValidationError extends TidingsError {
-  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super('BAD_USER_INPUT', message, options);
   }
 }
@@ -53,7 +56,10 @@ export class CursorError extends TidingsError {
 
 /** An event id was reused with different content. */
 export class ConflictError extends TidingsError {
-  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super('CONFLICT', message, options);
   }
 }

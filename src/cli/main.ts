@@ -37,7 +37,11 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
   const options = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
   } catch (err) {
     io.err(`tidings serve: ${(err as Error).message}\n`);
     return 2;
@@ -63,7 +67,10 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
     return 1;
   }
   const { app, url } = running;
-  app.logger.info({ url, store: config.store, bus: config.bus }, `Tidings listening on ${url}/graphql`);
+  app.logger.info(
+    { url, store: config.store, bus: config.bus },
+    `Tidings listening on ${url}/graphql`,
+  );
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       app.logger.info({ signal }, 'shutting down');
@@ -82,7 +89,11 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
 /**
  * Runs the CLI with `argv` (without the node and script paths); resolves with the exit code.
  */
-export async function main(argv: string[], io: CliIO = defaultIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIO = defaultIO,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':

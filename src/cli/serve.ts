@@ -14,7 +14,10 @@ export interface RunningServer {
 }
 
 /** Builds an instance and listens on `config.port` (0 picks a free port) and `config.host`. */
-export async function startServer(config: Partial<TidingsConfig>, options: Parameters<typeof buildApp>[1] = {}) {
+export async function startServer(
+  config: Partial<TidingsConfig>,
+  options: Parameters<typeof buildApp>[1] = {},
+) {
   const app = await buildApp(config, options);
   const server = createServer((req, res) => void app.listener(req, res));
   // Streams are long-lived: no socket timeout, and no request timeout on the response side.

@@ -10,7 +10,9 @@ const PATTERN = /^[0-9a-z]{12}$/;
  */
 export function encodeCursor(seq: number): string {
   if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new RangeError(`[events:cursor] cannot encode sequence ${seq}: expected a safe integer >= 0`);
+    throw new RangeError(
+      `[events:cursor] cannot encode sequence ${seq}: expected a safe integer >= 0`,
+    );
   }
   return seq.toString(36).padStart(WIDTH, '0');
 }

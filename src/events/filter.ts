@@ -33,7 +33,9 @@ export type Clause =
   | { kind: 'none' };
 
 /** Splits `['a', 'vm.*']` into exact values and prefixes. A lone `*` matches everything. */
-function splitPatterns(patterns: readonly string[]): { values: string[]; prefixes: string[] } | 'all' {
+function splitPatterns(
+  patterns: readonly string[],
+): { values: string[]; prefixes: string[] } | 'all' {
   const values: string[] = [];
   const prefixes: string[] = [];
   for (const p of patterns) {
@@ -44,7 +46,10 @@ function splitPatterns(patterns: readonly string[]): { values: string[]; prefixe
   return { values, prefixes };
 }
 
-function listClause(field: FilterField, patterns: readonly string[] | null | undefined): Clause | null {
+function listClause(
+  field: FilterField,
+  patterns: readonly string[] | null | undefined,
+): Clause | null {
   if (patterns == null) return null;
   if (patterns.length === 0) return { kind: 'none' };
   const split = splitPatterns(patterns);
@@ -60,7 +65,10 @@ function equalsClause(field: FilterField, value: string | null | undefined): Cla
  * Compiles a filter and a visibility into clauses. Inbox names in the filter match exactly, or by
  * prefix when they end in `*`, like types; the visibility's inbox patterns apply on top.
  */
-export function compileFilter(filter: EventFilter | null | undefined, visibility: Visibility): Clause[] {
+export function compileFilter(
+  filter: EventFilter | null | undefined,
+  visibility: Visibility,
+): Clause[] {
   const f = filter ?? {};
   const clauses: (Clause | null)[] = [
     listClause('inbox', f.inboxes),

@@ -46,10 +46,13 @@ export function createPublisher(options: PublisherOptions): PublishFn {
         return validateEventInput(input, limits, now);
       } catch (err) {
         if (inputs.length > 1 && err instanceof TidingsError) {
-          throw new ValidationError(`${err.message} (event ${i} of the batch; nothing was stored)`, {
-            cause: err,
-            details: { ...err.details, index: i },
-          });
+          throw new ValidationError(
+            `${err.message} (event ${i} of the batch; nothing was stored)`,
+            {
+              cause: err,
+              details: { ...err.details, index: i },
+            },
+          );
         }
         throw err;
       }

@@ -7,7 +7,13 @@ import { createHash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
-import { GLOBAL_INBOX, SEVERITIES, type NewEvent, type ResourceRef, type Severity } from './types.js';
+import {
+  GLOBAL_INBOX,
+  SEVERITIES,
+  type NewEvent,
+  type ResourceRef,
+  type Severity,
+} from './types.js';
 
 /** What a publisher sends: the `PublishEventInput` of the GraphQL contract, or `emit`'s argument. */
 export interface PublishEventInput {
@@ -56,7 +62,10 @@ const text = (what: string, max: number) =>
     .string()
     .max(max, `${what} must be at most ${max} characters`)
     // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-    .regex(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/, `${what} must not contain control characters`);
+    .regex(
+      /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/,
+      `${what} must not contain control characters`,
+    );
 const label = (what: string) => text(what, 256).min(1, `${what} must not be empty when given`);
 
 const inputSchema = z.strictObject({
@@ -88,11 +97,16 @@ function canonicalJson(value: unknown): string {
 }
 
 function parseTimestamp(value: Date | string | number): number {
-  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
-  if (!Number.isFinite(ms)) {
-    throw new ValidationError('[events] timestamp is not a valid date: use ISO 8601, e.g. 2026-01-31T12:00:00Z', {
-      details: { field: 'timestamp' },
-    });
+  const ms =
+    value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
+  // ±8.64e15 ms is the range a JavaScript Date (and so an ISO 8601 output) can represent.
+  if (!Number.isInteger(ms) || Math.abs(ms) > 8.64e15) {
+    throw new ValidationError(
+      '[events] timestamp is not a valid date: use ISO 8601, e.g. 2026-01-31T12:00:00Z',
+      {
+        details: { field: 'timestamp' },
+      },
+    );
   }
   return ms;
 }
@@ -112,37 +126,39 @@ export function validateEventInput(
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') || '(input)';
     const why =
-      issue?.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : (issue?.message ?? 'invalid');
+      issue?.code === 'unrecognized_keys'
+        ? `unknown field(s) ${issue.keys.join(', ')}`
+        : (issue?.message ?? 'invalid');
     throw new ValidationError(`[events] invalid event: ${field}: ${why}`, {
       cause: parsed.error,
       details: { field },
     });
   }
   const v = parsed.data;
-  let body: unknown = v.body ?? null;
-  if (body !== null) {
+  let body: unknown = null;
+  if (v.body != null) {
     let json: string | undefined;
     try {
-      json = JSON.stringify(body);
+      json = JSON.stringify(v.body);
     } catch (err) {
       throw new ValidationError('[events] invalid event: body must be JSON-serialisable', {
         cause: err,
         details: { field: 'body' },
       });
     }
-    if (json === undefined) body = null;
-    else if (Buffer.byteLength(json) > limits.maxBodyBytes) {
+    const size = json === undefined ? 0 : Buffer.byteLength(json);
+    if (size > limits.maxBodyBytes) {
       throw new ValidationError(
-        `[events] invalid event: body is ${Buffer.byteLength(json)} bytes, over the limit of ` +
-          `${limits.maxBodyBytes} (TIDINGS_MAX_EVENT_BODY_BYTES): store large payloads elsewhere and send a reference`,
+        `[events] invalid event: body is ${size} bytes, over the limit of ${limits.maxBodyBytes} ` +
+          '(TIDINGS_MAX_EVENT_BODY_BYTES): store large payloads elsewhere and send a reference',
         { details: { field: 'body', limit: limits.maxBodyBytes } },
       );
     }
+    // The body as it will be stored and returned: Dates become strings, undefined members vanish.
+    body = json === undefined ? null : (JSON.parse(json) as unknown);
   }
   const timestamp = v.timestamp == null ? null : parseTimestamp(v.timestamp);
-  const given = { ...v, body, timestamp, id: undefined };
-  const fingerprint = createHash('sha256').update(canonicalJson(given)).digest('base64url');
-  return {
+  const event: NewEvent = {
     id: v.id ?? uuidv7(),
     type: v.type,
     inbox: v.inbox ?? GLOBAL_INBOX,
@@ -158,6 +174,12 @@ export function validateEventInput(
     source: v.source ?? null,
     parentId: v.parentId ?? null,
     correlationId: v.correlationId ?? null,
-    fingerprint,
+    fingerprint: '',
   };
+  // The fingerprint covers the normalised event, so a retry that spells a default out (or leaves
+  // it out) is still the same event; the id is the key and a defaulted timestamp is not content.
+  const { id: _id, fingerprint: _fp, ...content } = event;
+  const given = { ...content, timestamp };
+  event.fingerprint = createHash('sha256').update(canonicalJson(given)).digest('base64url');
+  return event;
 }

@@ -176,9 +176,12 @@ export function createHub(options: HubOptions): Hub {
         entry,
         err instanceof TidingsError
           ? err
-          : new StoreError(`[hub] replay from the store failed: ${String(err)}; resume from the last cursor`, {
-              cause: err,
-            }),
+          : new StoreError(
+              `[hub] replay from the store failed: ${String(err)}; resume from the last cursor`,
+              {
+                cause: err,
+              },
+            ),
       );
     }
   }

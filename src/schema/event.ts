@@ -59,14 +59,21 @@ EventType.implement({
       resolve: (e) => e.resource,
     }),
     actor: t.exposeString('actor', { nullable: true, description: 'The user who caused it.' }),
-    source: t.exposeString('source', { nullable: true, description: 'The system that emitted it.' }),
-    parentId: t.exposeID('parentId', { nullable: true, description: 'The event this one answers.' }),
+    source: t.exposeString('source', {
+      nullable: true,
+      description: 'The system that emitted it.',
+    }),
+    parentId: t.exposeID('parentId', {
+      nullable: true,
+      description: 'The event this one answers.',
+    }),
     correlationId: t.exposeString('correlationId', { nullable: true }),
     parent: t.field({
       type: EventType,
       nullable: true,
       description: 'The parent event, if it exists and is visible to the caller.',
-      resolve: (e, _args, ctx) => (e.parentId === null ? null : ctx.loaders.eventById.load(e.parentId)),
+      resolve: (e, _args, ctx) =>
+        e.parentId === null ? null : ctx.loaders.eventById.load(e.parentId),
     }),
     children: t.field({
       type: [EventType],

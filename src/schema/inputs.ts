@@ -55,7 +55,10 @@ export const EventFilterInput = builder.inputType('EventFilter', {
 
 /** `EventOrder`: the order of the `events` connection. */
 export const EventOrderEnum = builder.enumType('EventOrder', {
-  values: { NEWEST_FIRST: { value: 'NEWEST_FIRST' }, OLDEST_FIRST: { value: 'OLDEST_FIRST' } } as const,
+  values: {
+    NEWEST_FIRST: { value: 'NEWEST_FIRST' },
+    OLDEST_FIRST: { value: 'OLDEST_FIRST' },
+  } as const,
 });
 
 /** The GraphQL `EventFilter` input as it reaches resolvers. */

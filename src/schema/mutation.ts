@@ -7,7 +7,8 @@ builder.mutationType({
   fields: (t) => ({
     publishEvent: t.field({
       type: EventType,
-      description: 'Publish one event. Resolves once it is durably stored; the same `id` twice gives one event.',
+      description:
+        'Publish one event. Resolves once it is durably stored; the same `id` twice gives one event.',
       args: { input: t.arg({ type: PublishEventInput, required: true }) },
       resolve: async (_root, args, ctx) => {
         const [event] = await ctx.services.publish([args.input as PublishInput]);

@@ -36,7 +36,9 @@ const EventConnectionType = builder.objectRef<Page>('EventConnection').implement
 function pageSize(name: string, value: number | null | undefined, max: number): number | null {
   if (value == null) return null;
   if (value < 0 || value > max) {
-    throw new ValidationError(`[query] ${name} must be between 0 and ${max}, got ${value}: page through larger results`);
+    throw new ValidationError(
+      `[query] ${name} must be between 0 and ${max}, got ${value}: page through larger results`,
+    );
   }
   return value;
 }

@@ -17,7 +17,8 @@ function parseDateTime(value: unknown): Date {
 
 builder.scalarType('DateTime', {
   description: 'An ISO 8601 date-time with time zone; output in UTC with milliseconds.',
-  serialize: (value) => new Date(value instanceof Date ? value.getTime() : Number(value)).toISOString(),
+  serialize: (value) =>
+    new Date(value instanceof Date ? value.getTime() : Number(value)).toISOString(),
   parseValue: parseDateTime,
   parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
 });

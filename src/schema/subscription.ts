@@ -57,7 +57,8 @@ builder.subscriptionType({
         filter: t.arg({ type: EventFilterInput }),
         after: t.arg.string(),
       },
-      subscribe: (_root, args, ctx) => iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility)),
+      subscribe: (_root, args, ctx) =>
+        iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility)),
       resolve: (event: StoredEvent) => event,
     }),
   }),

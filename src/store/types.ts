@@ -13,7 +13,7 @@ export interface PageQuery {
   /** Compiled filter and visibility (see `compileFilter`). */
   clauses: readonly Clause[];
   /** @default 'NEWEST_FIRST' */
-  order: EventOrder;
+  order?: EventOrder;
   /** Return the first `first` events after `afterSeq` (in `order`). */
   first?: number | null;
   /** Return the last `last` events before `beforeSeq` (in `order`). */

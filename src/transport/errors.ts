@@ -13,7 +13,12 @@ export const MASKED_MESSAGE = 'Unexpected error: the server logged the details.'
 export class HttpError extends TidingsError {
   /** The HTTP status to answer with. */
   readonly status: number;
-  constructor(status: number, code: TidingsError['code'], message: string, options: { cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    code: TidingsError['code'],
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(code, message, options);
     this.status = status;
   }

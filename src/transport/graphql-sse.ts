@@ -63,7 +63,12 @@ interface Reservation {
   expiry: NodeJS.Timeout | null;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = body === null ? '' : JSON.stringify(body);
   res.writeHead(status, {
     ...(body === null ? {} : { 'content-type': 'application/json; charset=utf-8' }),
@@ -82,7 +87,12 @@ function parseJsonObject(raw: string | null, what: string): Record<string, unkno
   try {
     value = JSON.parse(raw);
   } catch (err) {
-    throw new HttpError(400, 'BAD_USER_INPUT', `${what} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new HttpError(
+      400,
+      'BAD_USER_INPUT',
+      `${what} is not valid JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   if (value === null) return null;
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -94,13 +104,21 @@ function parseJsonObject(raw: string | null, what: string): Record<string, unkno
 function toParams(source: Record<string, unknown>): GraphQLParams {
   const { query, variables, operationName, extensions } = source;
   if (typeof query !== 'string' || query === '') {
-    throw new HttpError(400, 'BAD_USER_INPUT', 'Missing query: send {"query": "..."} or ?query=...');
+    throw new HttpError(
+      400,
+      'BAD_USER_INPUT',
+      'Missing query: send {"query": "..."} or ?query=...',
+    );
   }
   if (operationName != null && typeof operationName !== 'string') {
     throw new HttpError(400, 'BAD_USER_INPUT', 'operationName must be a string');
   }
   const asObject = (v: unknown, what: string) =>
-    typeof v === 'string' ? parseJsonObject(v, what) : v == null ? null : parseJsonObject(JSON.stringify(v), what);
+    typeof v === 'string'
+      ? parseJsonObject(v, what)
+      : v == null
+        ? null
+        : parseJsonObject(JSON.stringify(v), what);
   return {
     query,
     variables: asObject(variables, 'variables'),
@@ -127,7 +145,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/(graphql-response\+)?json\b/i.test(type)) {
-      throw new HttpError(415, 'BAD_USER_INPUT', 'Send the request as Content-Type: application/json');
+      throw new HttpError(
+        415,
+        'BAD_USER_INPUT',
+        'Send the request as Content-Type: application/json',
+      );
     }
     const body = parseJsonObject(await options.readBody(req), 'The request body');
     if (!body) throw new HttpError(400, 'BAD_USER_INPUT', 'The request body must be a JSON object');
@@ -139,7 +161,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     let stopped = false;
     const sendResult = (result: ExecutionResult, cursor: string | null) => {
       const masked = maskResult(result, logger);
-      const data = JSON.stringify(outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked });
+      const data = JSON.stringify(
+        outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked },
+      );
       outlet.write(nextFrame(cursor, data));
     };
     const complete = () => {
@@ -203,15 +227,28 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   async function distinct(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const params = await readParams(req, url);
     const lastEventId = req.headers['last-event-id'];
-    const prepared = preparer.prepare(params, req.method ?? 'GET', typeof lastEventId === 'string' && lastEventId ? lastEventId : null);
+    const prepared = preparer.prepare(
+      params,
+      req.method ?? 'GET',
+      typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
+    );
     const conn = sse.open(req, res);
-    const running = run(prepared, { operationId: null, write: (f) => conn.write(f), done: () => conn.end() });
+    const running = run(prepared, {
+      operationId: null,
+      write: (f) => conn.write(f),
+      done: () => conn.end(),
+    });
     conn.onClose(() => running.stop());
   }
 
   function reserve(res: ServerResponse): void {
     const token = randomUUID();
-    const reservation: Reservation = { connection: null, pending: [], operations: new Map(), expiry: null };
+    const reservation: Reservation = {
+      connection: null,
+      pending: [],
+      operations: new Map(),
+      expiry: null,
+    };
     reservation.expiry = setTimeout(() => dropReservation(token), reservationTtlMs);
     reservation.expiry.unref();
     reservations.set(token, reservation);
@@ -229,7 +266,12 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reservation.connection?.end();
   }
 
-  function openReserved(req: IncomingMessage, res: ServerResponse, token: string, reservation: Reservation): void {
+  function openReserved(
+    req: IncomingMessage,
+    res: ServerResponse,
+    token: string,
+    reservation: Reservation,
+  ): void {
     if (reservation.connection) {
       sendJson(res, 409, errorsBody('Stream already open'));
       return;
@@ -242,7 +284,13 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     conn.onClose(() => dropReservation(token));
   }
 
-  async function operate(req: IncomingMessage, res: ServerResponse, url: URL, token: string, reservation: Reservation) {
+  async function operate(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    token: string,
+    reservation: Reservation,
+  ) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
     if (typeof operationId !== 'string' || operationId === '') {
@@ -276,7 +324,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     try {
       const method = req.method ?? 'GET';
       const headerToken = req.headers[TOKEN_HEADER];
-      const token = (typeof headerToken === 'string' ? headerToken : null) ?? url.searchParams.get('token');
+      const token =
+        (typeof headerToken === 'string' ? headerToken : null) ?? url.searchParams.get('token');
       const reservation = token ? reservations.get(token) : undefined;
       const accept = req.headers.accept ?? '*/*';
       if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
@@ -312,7 +361,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (method !== 'GET' && method !== 'POST') {
-        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`), { allow: 'GET, POST, PUT, DELETE' });
+        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`), {
+          allow: 'GET, POST, PUT, DELETE',
+        });
         return;
       }
       await operate(req, res, url, token, reservation);

@@ -55,7 +55,8 @@ function tooLarge(limit: number): HttpError {
   );
 }
 
-const STREAM_CORS_HEADERS = 'content-type, authorization, last-event-id, x-graphql-event-stream-token';
+const STREAM_CORS_HEADERS =
+  'content-type, authorization, last-event-id, x-graphql-event-stream-token';
 
 /** Creates the Node request listener of one instance. */
 export function createRequestListener(options: RequestListenerOptions) {
@@ -63,7 +64,8 @@ export function createRequestListener(options: RequestListenerOptions) {
 
   async function toYoga(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const method = req.method ?? 'GET';
-    const body = method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxRequestBytes);
+    const body =
+      method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxRequestBytes);
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
@@ -82,7 +84,10 @@ export function createRequestListener(options: RequestListenerOptions) {
   }
 
   function json(res: ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache' });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-cache',
+    });
     res.end(JSON.stringify(body));
   }
 
@@ -98,13 +103,18 @@ export function createRequestListener(options: RequestListenerOptions) {
           await options.ready();
           json(res, 200, { status: 'ready' });
         } catch (err) {
-          json(res, 503, { status: 'unavailable', reason: err instanceof Error ? err.message : String(err) });
+          json(res, 503, {
+            status: 'unavailable',
+            reason: err instanceof Error ? err.message : String(err),
+          });
         }
         return;
       }
       if (options.isClosing()) {
         res.setHeader('connection', 'close');
-        json(res, 503, { errors: [{ message: 'The server is shutting down: retry on another instance or later' }] });
+        json(res, 503, {
+          errors: [{ message: 'The server is shutting down: retry on another instance or later' }],
+        });
         return;
       }
       const isStream =
@@ -135,10 +145,14 @@ export function createRequestListener(options: RequestListenerOptions) {
         logger.error({ err }, 'request failed after the response started');
         res.end();
       } else if (err instanceof HttpError) {
-        json(res, err.status, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+        json(res, err.status, {
+          errors: [{ message: err.message, extensions: { code: err.code } }],
+        });
       } else {
         logger.error({ err }, 'request failed');
-        json(res, 500, { errors: [{ message: 'Unexpected error: the server logged the details.' }] });
+        json(res, 500, {
+          errors: [{ message: 'Unexpected error: the server logged the details.' }],
+        });
       }
     }
   };

@@ -148,12 +148,19 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
         operationName: params.operationName,
       };
       if (operation.operation !== 'subscription') {
-        return { kind: 'single', run: async () => execute({ ...base, contextValue: options.createContext() }) };
+        return {
+          kind: 'single',
+          run: async () => execute({ ...base, contextValue: options.createContext() }),
+        };
       }
       const field = rootField(operation.selectionSet, document);
       const fieldDef = field && schema.getSubscriptionType()?.getFields()[field.name.value];
       if (!field || !fieldDef) return badRequest('The subscription has no root field.');
-      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variableValues);
+      const coerced = getVariableValues(
+        schema,
+        operation.variableDefinitions ?? [],
+        variableValues,
+      );
       if (coerced.errors) return { kind: 'invalid', errors: coerced.errors };
       let spec: StreamSpec;
       const context = options.createContext();
@@ -176,7 +183,8 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
       return {
         kind: 'stream',
         spec,
-        execute: async (event) => execute({ ...base, rootValue: event, contextValue: options.createContext() }),
+        execute: async (event) =>
+          execute({ ...base, rootValue: event, contextValue: options.createContext() }),
       };
     },
   };

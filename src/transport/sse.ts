@@ -14,7 +14,9 @@ export interface SseOptions {
 
 /** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
 export function nextFrame(cursor: string | null, data: string): string {
-  return cursor === null ? `event: next\ndata: ${data}\n\n` : `id: ${cursor}\nevent: next\ndata: ${data}\n\n`;
+  return cursor === null
+    ? `event: next\ndata: ${data}\n\n`
+    : `id: ${cursor}\nevent: next\ndata: ${data}\n\n`;
 }
 
 /**
@@ -22,7 +24,9 @@ export function nextFrame(cursor: string | null, data: string): string {
  * `EventSource` ignores events without one.
  */
 export function completeFrame(operationId: string | null): string {
-  return operationId === null ? 'event: complete\ndata:\n\n' : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
+  return operationId === null
+    ? 'event: complete\ndata:\n\n'
+    : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
 }
 
 /** Headers of every event stream response. */

@@ -30,10 +30,36 @@ function random(seed: number): () => number {
 const T0 = Date.UTC(2026, 0, 1);
 
 const POOLS = {
-  type: ['vm.state', 'vm.state.changed', 'vm', 'vm.', 'vm2', 'vm2.created', 'VM.x', 'Vm.state', 'user.login', 'user_logout', 'a:b', 'a-b'],
+  type: [
+    'vm.state',
+    'vm.state.changed',
+    'vm',
+    'vm.',
+    'vm2',
+    'vm2.created',
+    'VM.x',
+    'Vm.state',
+    'user.login',
+    'user_logout',
+    'a:b',
+    'a-b',
+  ],
   inbox: ['global', 'ops', 'ops-eu', 'ops_eu', 'opsXeu', 'OPS', 'dev', 'dev.team'],
   clientId: [null, null, null, 'c1', 'c2', 'C1', 'c1x'],
-  category: [null, 'lifecycle', 'Lifecycle', 'life', 'a*b', 'a?c', 'a[x]', 'a%d', 'a_e', 'abc', 'écho', 'echo'],
+  category: [
+    null,
+    'lifecycle',
+    'Lifecycle',
+    'life',
+    'a*b',
+    'a?c',
+    'a[x]',
+    'a%d',
+    'a_e',
+    'abc',
+    'écho',
+    'echo',
+  ],
   action: [null, 'start', 'stop', 'Start', 'st%', 'st_p'],
   resourceType: ['vm', 'vmx', 'VM', 'nuvlabox'],
   resourceId: ['vm-1', 'vm-2', 'nb-1'],
@@ -131,7 +157,10 @@ describe('filter: in-memory matching and SQL agree', () => {
       const clauses = compileFilter(filter, visibility);
       const expected = stored.filter((e) => matchesClauses(e, clauses)).map((e) => e.id);
       const page = await store.page({ clauses, order: 'OLDEST_FIRST', first: 1000 });
-      expect(page.events.map((e) => e.id), JSON.stringify({ filter, visibility })).toEqual(expected);
+      expect(
+        page.events.map((e) => e.id),
+        JSON.stringify({ filter, visibility }),
+      ).toEqual(expected);
       if (expected.length > 0 && expected.length < stored.length) nonTrivial++;
     }
     // The generator must exercise the interesting middle, not only "all" and "nothing".
@@ -208,22 +237,32 @@ describe('cursor', () => {
     }
   });
 
-  it.each(['', 'abc', '0000000000001', 'ABCDEFGHIJKL', '00000000000!', ' 00000000001', 'zzzzzzzzzzzz'])(
-    'should reject the malformed cursor "%s" with a CursorError',
-    (cursor) => {
-      expect(() => decodeCursor(cursor)).toThrow(CursorError);
-    },
-  );
+  it.each([
+    '',
+    'abc',
+    '0000000000001',
+    'ABCDEFGHIJKL',
+    '00000000000!',
+    ' 00000000001',
+    'zzzzzzzzzzzz',
+  ])('should reject the malformed cursor "%s" with a CursorError', (cursor) => {
+    expect(() => decodeCursor(cursor)).toThrow(CursorError);
+  });
 
   it('should refuse to encode a sequence that is negative or not a safe integer', () => {
-    for (const seq of [-1, 1.5, Number.NaN, 2 ** 53]) expect(() => encodeCursor(seq)).toThrow(RangeError);
+    for (const seq of [-1, 1.5, Number.NaN, 2 ** 53])
+      expect(() => encodeCursor(seq)).toThrow(RangeError);
   });
 });
 
 describe('validateEventInput', () => {
   const NOW = Date.UTC(2026, 5, 1);
 
-  function rejects(input: unknown, field: string, limits?: { maxBodyBytes: number }): ValidationError {
+  function rejects(
+    input: unknown,
+    field: string,
+    limits?: { maxBodyBytes: number },
+  ): ValidationError {
     let error: unknown;
     try {
       validateEventInput(input as PublishEventInput, limits, NOW);
@@ -276,9 +315,12 @@ describe('validateEventInput', () => {
     expect(validateEventInput({ type: 'a'.repeat(128) }).type).toHaveLength(128);
   });
 
-  it.each(['vm state', 'vm/started', 'vm*', 'été'])('should reject the type "%s" with characters outside [A-Za-z0-9_.:-]', (type) => {
-    rejects({ type }, 'type');
-  });
+  it.each(['vm state', 'vm/started', 'vm*', 'été'])(
+    'should reject the type "%s" with characters outside [A-Za-z0-9_.:-]',
+    (type) => {
+      rejects({ type }, 'type');
+    },
+  );
 
   it('should reject a bad id or inbox name', () => {
     rejects({ type: 'a', id: 'has space' }, 'id');
@@ -316,14 +358,19 @@ describe('validateEventInput', () => {
     rejects({ type: 'a', body }, 'body');
   });
 
-  it.each(['yesterday', '2026-13-45', Number.NaN, Number.POSITIVE_INFINITY])('should reject the timestamp %s', (timestamp) => {
-    rejects({ type: 'a', timestamp }, 'timestamp');
-  });
+  it.each(['yesterday', '2026-13-45', Number.NaN, Number.POSITIVE_INFINITY])(
+    'should reject the timestamp %s',
+    (timestamp) => {
+      rejects({ type: 'a', timestamp }, 'timestamp');
+    },
+  );
 
   it('should reject control characters in text and empty labels', () => {
     rejects({ type: 'a', message: 'bell\u0007' }, 'message');
     rejects({ type: 'a', category: '' }, 'category');
-    expect(validateEventInput({ type: 'a', message: 'tab\tand\nnewline' }).message).toBe('tab\tand\nnewline');
+    expect(validateEventInput({ type: 'a', message: 'tab\tand\nnewline' }).message).toBe(
+      'tab\tand\nnewline',
+    );
   });
 
   it('should give the same fingerprint for the same content in any key order, whatever the id', () => {

@@ -21,7 +21,10 @@ function ev(input: Partial<PublishEventInput> = {}): NewEvent {
 }
 
 /** Events `e0 … e(n-1)`, with increasing timestamps. */
-function series(n: number, extra: (i: number) => Partial<PublishEventInput> = () => ({})): NewEvent[] {
+function series(
+  n: number,
+  extra: (i: number) => Partial<PublishEventInput> = () => ({}),
+): NewEvent[] {
   return Array.from({ length: n }, (_, i) => ev({ id: `e${i}`, timestamp: T0 + i, ...extra(i) }));
 }
 
@@ -61,7 +64,8 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const all = [...first, ...second];
         expect(all.every((o) => o.created)).toBe(true);
         const seqs = all.map((o) => o.event.seq);
-        for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
+        for (let i = 1; i < seqs.length; i++)
+          expect(seqs[i]).toBeGreaterThan(seqs[i - 1] as number);
         for (const { event } of all) expect(decodeCursor(event.cursor)).toBe(event.seq);
         const cursors = all.map((o) => o.event.cursor);
         expect([...cursors].sort()).toEqual(cursors);
@@ -118,7 +122,11 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
 
       it('should keep a scalar or array body as is', async () => {
-        await seed([ev({ id: 's', body: 'text' }), ev({ id: 'a', body: [1, { b: 2 }] }), ev({ id: 'z', body: 0 })]);
+        await seed([
+          ev({ id: 's', body: 'text' }),
+          ev({ id: 'a', body: [1, { b: 2 }] }),
+          ev({ id: 'z', body: 0 }),
+        ]);
         const read = await store.getByIds(['s', 'a', 'z']);
         expect(read.map((e) => e?.body)).toEqual(['text', [1, { b: 2 }], 0]);
       });
@@ -150,7 +158,10 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
 
       it('should treat a repeated id inside one batch as a retry of the first', async () => {
-        const out = await store.append([ev({ id: 'dup', message: 'm' }), ev({ id: 'dup', message: 'm' })]);
+        const out = await store.append([
+          ev({ id: 'dup', message: 'm' }),
+          ev({ id: 'dup', message: 'm' }),
+        ]);
         expect(out.map((o) => o.created)).toEqual([true, false]);
         expect(out[1]?.event).toEqual(out[0]?.event);
         expect(await store.lastSeq()).toBe(out[0]?.event.seq);
@@ -171,13 +182,21 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
           message: expect.stringContaining('"taken"'),
         });
         expect(await store.lastSeq()).toBe(seqBefore);
-        expect(ids(await store.getByIds(['fresh-1', 'taken', 'fresh-2']))).toEqual([null, 'taken', null]);
+        expect(ids(await store.getByIds(['fresh-1', 'taken', 'fresh-2']))).toEqual([
+          null,
+          'taken',
+          null,
+        ]);
         const [kept] = await store.getByIds(['taken']);
         expect(kept?.message).toBe('original');
       });
 
       it('should reject a batch that repeats an id with different content, storing nothing', async () => {
-        const attempt = store.append([ev({ id: 'x', message: 'one' }), ev({ id: 'y' }), ev({ id: 'x', message: 'two' })]);
+        const attempt = store.append([
+          ev({ id: 'x', message: 'one' }),
+          ev({ id: 'y' }),
+          ev({ id: 'x', message: 'two' }),
+        ]);
         await expect(attempt).rejects.toBeInstanceOf(ConflictError);
         expect(await store.lastSeq()).toBe(0);
         expect(await store.getByIds(['x', 'y'])).toEqual([null, null]);
@@ -185,7 +204,9 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
 
       it('should keep working and number on after a failed batch or a retry', async () => {
         const [a] = await seed([ev({ id: 'a' })]);
-        await expect(store.append([ev({ id: 'b' }), ev({ id: 'a', message: 'x' })])).rejects.toThrow(ConflictError);
+        await expect(
+          store.append([ev({ id: 'b' }), ev({ id: 'a', message: 'x' })]),
+        ).rejects.toThrow(ConflictError);
         await store.append([ev({ id: 'a' })]);
         const [b] = await seed([ev({ id: 'b' })]);
         expect(b?.seq).toBeGreaterThan(a?.seq as number);
@@ -328,10 +349,22 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
 
       it('should return the events between after and before when both are given', async () => {
         const s = (i: number) => stored[i]?.seq as number;
-        const newest = await store.page({ clauses: [], order: 'NEWEST_FIRST', first: 10, afterSeq: s(10), beforeSeq: s(5) });
+        const newest = await store.page({
+          clauses: [],
+          order: 'NEWEST_FIRST',
+          first: 10,
+          afterSeq: s(10),
+          beforeSeq: s(5),
+        });
         expect(newest.events.map((e) => e.id)).toEqual(['e9', 'e8', 'e7', 'e6']);
         expect(newest).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
-        const oldest = await store.page({ clauses: [], order: 'OLDEST_FIRST', last: 2, afterSeq: s(5), beforeSeq: s(10) });
+        const oldest = await store.page({
+          clauses: [],
+          order: 'OLDEST_FIRST',
+          last: 2,
+          afterSeq: s(5),
+          beforeSeq: s(10),
+        });
         expect(oldest.events.map((e) => e.id)).toEqual(['e8', 'e9']);
         expect(oldest).toMatchObject({ hasNextPage: true, hasPreviousPage: true });
       });
@@ -341,7 +374,12 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         expect(exact).toMatchObject({ hasNextPage: false, hasPreviousPage: false });
         const oneShort = await store.page({ clauses: [], order: 'OLDEST_FIRST', first: N - 1 });
         expect(oneShort.hasNextPage).toBe(true);
-        const lastOne = await store.page({ clauses: [], order: 'OLDEST_FIRST', first: 5, afterSeq: stored[N - 2]?.seq });
+        const lastOne = await store.page({
+          clauses: [],
+          order: 'OLDEST_FIRST',
+          first: 5,
+          afterSeq: stored[N - 2]?.seq,
+        });
         expect(lastOne.events.map((e) => e.id)).toEqual([`e${N - 1}`]);
         expect(lastOne).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
       });
@@ -360,21 +398,41 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const errors = compileFilter({ severities: ['ERROR'] }, SEE_EVERYTHING);
         const e23 = stored[23]?.seq as number;
         // OLDEST_FIRST after e23: the events before the bound are e0..e23.
-        const afterE23 = await store.page({ clauses: infos, order: 'OLDEST_FIRST', first: 5, afterSeq: e23 });
+        const afterE23 = await store.page({
+          clauses: infos,
+          order: 'OLDEST_FIRST',
+          first: 5,
+          afterSeq: e23,
+        });
         expect(afterE23.events.map((e) => e.id)).toEqual(['e24']);
         expect(afterE23.hasPreviousPage).toBe(true);
         // NEWEST_FIRST after e24 with ERROR only: e24 itself is INFO, nothing newer matches.
         const e24 = stored[24]?.seq as number;
-        const errorsAfter = await store.page({ clauses: errors, order: 'NEWEST_FIRST', first: 2, afterSeq: e24 });
+        const errorsAfter = await store.page({
+          clauses: errors,
+          order: 'NEWEST_FIRST',
+          first: 2,
+          afterSeq: e24,
+        });
         expect(errorsAfter.events.map((e) => e.id)).toEqual(['e23', 'e21']);
         expect(errorsAfter.hasPreviousPage).toBe(false);
         // NEWEST_FIRST before e1 means newer than e1; e0 (INFO) lies on the far side of the bound.
         const e1 = stored[1]?.seq as number;
-        const beforeE1 = await store.page({ clauses: infos, order: 'NEWEST_FIRST', last: 3, beforeSeq: e1 });
+        const beforeE1 = await store.page({
+          clauses: infos,
+          order: 'NEWEST_FIRST',
+          last: 3,
+          beforeSeq: e1,
+        });
         expect(beforeE1.events.map((e) => e.id)).toEqual(['e6', 'e4', 'e2']);
         expect(beforeE1).toMatchObject({ hasPreviousPage: true, hasNextPage: true });
         // Before e0 with ERROR only: e0 itself is INFO and nothing is older.
-        const beforeE0 = await store.page({ clauses: errors, order: 'NEWEST_FIRST', last: 3, beforeSeq: stored[0]?.seq });
+        const beforeE0 = await store.page({
+          clauses: errors,
+          order: 'NEWEST_FIRST',
+          last: 3,
+          beforeSeq: stored[0]?.seq,
+        });
         expect(beforeE0.events.map((e) => e.id)).toEqual(['e5', 'e3', 'e1']);
         expect(beforeE0.hasNextPage).toBe(false);
       });
@@ -385,7 +443,12 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
 
       it('should return an empty page for a filter that matches nothing', async () => {
-        const page = await store.page({ clauses: [{ kind: 'none' }], order: 'NEWEST_FIRST', first: 10, afterSeq: 3 });
+        const page = await store.page({
+          clauses: [{ kind: 'none' }],
+          order: 'NEWEST_FIRST',
+          first: 10,
+          afterSeq: 3,
+        });
         expect(page).toEqual({ events: [], hasNextPage: false, hasPreviousPage: false });
       });
     });
@@ -411,7 +474,9 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         expect(await store.lastSeq()).toBe(stored.at(-1)?.seq);
         await store.append([series(4)[1] as NewEvent]);
         expect(await store.lastSeq()).toBe(stored.at(-1)?.seq);
-        await expect(store.append([ev({ id: 'new' }), ev({ id: 'e1', message: 'x' })])).rejects.toThrow();
+        await expect(
+          store.append([ev({ id: 'new' }), ev({ id: 'e1', message: 'x' })]),
+        ).rejects.toThrow();
         expect(await store.lastSeq()).toBe(stored.at(-1)?.seq);
       });
     });
@@ -420,13 +485,81 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       const T = (m: number) => T0 + m * 60_000;
       beforeEach(async () => {
         await seed([
-          ev({ id: 'a', type: 'vm.started', inbox: 'ops', severity: 'INFO', category: 'lifecycle', action: 'start', resource: { type: 'vm', id: 'vm-1' }, actor: 'alice', source: 'sched', correlationId: 'c1', timestamp: T(0) }),
-          ev({ id: 'b', type: 'vm.stopped', inbox: 'ops', severity: 'WARNING', category: 'lifecycle', action: 'stop', resource: { type: 'vm', id: 'vm-2' }, actor: 'bob', source: 'sched', correlationId: 'c1', parentId: 'a', timestamp: T(1) }),
-          ev({ id: 'c', type: 'vm2.created', inbox: 'dev', severity: 'ERROR', category: 'billing', action: 'start', resource: { type: 'vmx', id: 'vm-1' }, actor: 'alice', source: 'api', correlationId: 'c2', timestamp: T(2) }),
-          ev({ id: 'd', type: 'VM.started', inbox: 'dev-team', severity: 'CRITICAL', resource: { type: 'nuvlabox', id: 'nb-1' }, source: 'api', parentId: 'a', timestamp: T(3) }),
-          ev({ id: 'e', type: 'vm', inbox: 'global', severity: 'DEBUG', category: 'Lifecycle', timestamp: T(4) }),
-          ev({ id: 'f', type: 'user.login', inbox: 'ops', severity: 'SUCCESS', actor: 'carol', clientId: 'cx', timestamp: T(5) }),
-          ev({ id: 'g', type: 'user.logout', inbox: 'dev', severity: 'INFO', clientId: 'cy', timestamp: T(6) }),
+          ev({
+            id: 'a',
+            type: 'vm.started',
+            inbox: 'ops',
+            severity: 'INFO',
+            category: 'lifecycle',
+            action: 'start',
+            resource: { type: 'vm', id: 'vm-1' },
+            actor: 'alice',
+            source: 'sched',
+            correlationId: 'c1',
+            timestamp: T(0),
+          }),
+          ev({
+            id: 'b',
+            type: 'vm.stopped',
+            inbox: 'ops',
+            severity: 'WARNING',
+            category: 'lifecycle',
+            action: 'stop',
+            resource: { type: 'vm', id: 'vm-2' },
+            actor: 'bob',
+            source: 'sched',
+            correlationId: 'c1',
+            parentId: 'a',
+            timestamp: T(1),
+          }),
+          ev({
+            id: 'c',
+            type: 'vm2.created',
+            inbox: 'dev',
+            severity: 'ERROR',
+            category: 'billing',
+            action: 'start',
+            resource: { type: 'vmx', id: 'vm-1' },
+            actor: 'alice',
+            source: 'api',
+            correlationId: 'c2',
+            timestamp: T(2),
+          }),
+          ev({
+            id: 'd',
+            type: 'VM.started',
+            inbox: 'dev-team',
+            severity: 'CRITICAL',
+            resource: { type: 'nuvlabox', id: 'nb-1' },
+            source: 'api',
+            parentId: 'a',
+            timestamp: T(3),
+          }),
+          ev({
+            id: 'e',
+            type: 'vm',
+            inbox: 'global',
+            severity: 'DEBUG',
+            category: 'Lifecycle',
+            timestamp: T(4),
+          }),
+          ev({
+            id: 'f',
+            type: 'user.login',
+            inbox: 'ops',
+            severity: 'SUCCESS',
+            actor: 'carol',
+            clientId: 'cx',
+            timestamp: T(5),
+          }),
+          ev({
+            id: 'g',
+            type: 'user.logout',
+            inbox: 'dev',
+            severity: 'INFO',
+            clientId: 'cy',
+            timestamp: T(6),
+          }),
         ]);
       });
 
@@ -467,9 +600,21 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         ['inbox names', { inboxes: ['ops'], clients: 'all' }, ['a', 'b', 'f']],
         ['inbox patterns', { inboxes: ['dev*', 'global'], clients: 'all' }, ['c', 'd', 'e', 'g']],
         ['no inboxes', { inboxes: [], clients: 'all' }, []],
-        ['broadcast events only (clients null)', { inboxes: null, clients: null }, ['a', 'b', 'c', 'd', 'e']],
-        ["broadcast plus the client's own (clients 'cx')", { inboxes: null, clients: 'cx' }, ['a', 'b', 'c', 'd', 'e', 'f']],
-        ["every event (clients 'all')", { inboxes: null, clients: 'all' }, ['a', 'b', 'c', 'd', 'e', 'f', 'g']],
+        [
+          'broadcast events only (clients null)',
+          { inboxes: null, clients: null },
+          ['a', 'b', 'c', 'd', 'e'],
+        ],
+        [
+          "broadcast plus the client's own (clients 'cx')",
+          { inboxes: null, clients: 'cx' },
+          ['a', 'b', 'c', 'd', 'e', 'f'],
+        ],
+        [
+          "every event (clients 'all')",
+          { inboxes: null, clients: 'all' },
+          ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
+        ],
       ];
       for (const [what, visibility, expected] of visibilities) {
         it(`should only return what the visibility allows: ${what}`, async () => {
@@ -478,8 +623,12 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       }
 
       it('should apply the visibility on top of the filter', async () => {
-        expect(await query({ inboxes: ['dev*'] }, { inboxes: ['dev'], clients: null })).toEqual(['c']);
-        expect(await query({ inboxes: ['ops'] }, { inboxes: ['dev*'], clients: 'all' })).toEqual([]);
+        expect(await query({ inboxes: ['dev*'] }, { inboxes: ['dev'], clients: null })).toEqual([
+          'c',
+        ]);
+        expect(await query({ inboxes: ['ops'] }, { inboxes: ['dev*'], clients: 'all' })).toEqual(
+          [],
+        );
       });
     });
 
@@ -487,7 +636,11 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       beforeEach(async () => {
         const categories = ['a*b', 'a?c', 'a[x]', 'a%d', 'a_e', 'abc', 'ABC', 'a]f', 'a^g', 'a\\h'];
         await seed(categories.map((category, i) => ev({ id: `k${i}`, category })));
-        await seed([ev({ id: 'in1', inbox: 'team_a' }), ev({ id: 'in2', inbox: 'teamXa' }), ev({ id: 'in3', inbox: 'TEAM_a' })]);
+        await seed([
+          ev({ id: 'in1', inbox: 'team_a' }),
+          ev({ id: 'in2', inbox: 'teamXa' }),
+          ev({ id: 'in3', inbox: 'TEAM_a' }),
+        ]);
       });
       const cat = async (pattern: string) => {
         const found = await query({ categories: [pattern] });
@@ -536,7 +689,10 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         ];
         for (const call of calls) {
           await expect(call()).rejects.toBeInstanceOf(StoreError);
-          await expect(call()).rejects.toMatchObject({ code: 'STORE_ERROR', message: expect.stringMatching(/closed/) });
+          await expect(call()).rejects.toMatchObject({
+            code: 'STORE_ERROR',
+            message: expect.stringMatching(/closed/),
+          });
         }
       });
     });

@@ -49,7 +49,9 @@ describe('sqlite store', () => {
       await second.close();
     }
     const again = new Database(path, { readonly: true });
-    expect(again.prepare('SELECT version, applied_at FROM schema_migrations').all()).toEqual(migrations);
+    expect(again.prepare('SELECT version, applied_at FROM schema_migrations').all()).toEqual(
+      migrations,
+    );
     again.close();
   });
 
@@ -104,7 +106,10 @@ describe('sqlite store', () => {
     const path = freshPath();
     await createSqliteStore({ path }).close();
     const db = new Database(path);
-    db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(SCHEMA_VERSION + 1, 0);
+    db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+      SCHEMA_VERSION + 1,
+      0,
+    );
     db.close();
     expect(() => createSqliteStore({ path })).toThrow(/newer than this Tidings supports/);
   });
@@ -127,7 +132,9 @@ describe('sqlite store', () => {
 
   it('should reject a negative page size', async () => {
     const store = createSqliteStore({ path: ':memory:' });
-    await expect(store.page({ clauses: [], order: 'NEWEST_FIRST', first: -1 })).rejects.toThrow(/first must be/);
+    await expect(store.page({ clauses: [], order: 'NEWEST_FIRST', first: -1 })).rejects.toThrow(
+      /first must be/,
+    );
     await store.close();
   });
 
