@@ -20,6 +20,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+import type { TidingsContext } from '../context.js';
 import type { StoredEvent } from '../events/types.js';
 import type { StreamSpec } from '../hub/hub.js';
 import { toStreamSpec, type EventStreamArgs } from '../schema/index.js';
@@ -61,7 +62,7 @@ export type PreparedOperation = InvalidOperation | SingleOperation | StreamOpera
 export interface OperationPreparerOptions {
   schema: GraphQLSchema;
   /** Creates the context of one execution; `visibility` is the caller's. */
-  createContext: () => import('../context.js').TidingsContext;
+  createContext: () => TidingsContext;
   /**
    * Parsed and validated documents kept.
    * @default 1000
