@@ -7,6 +7,13 @@ import { pino } from 'pino';
 import { startServer, type RunningServer } from '../src/cli/serve.js';
 import type { TidingsConfig } from '../src/config.js';
 import type { EventStore } from '../src/store/types.js';
+import type { TypedDocumentString } from '../src/client/generated/graphql.js';
+
+/** A GraphQL response body. */
+export interface TResult<T> {
+  data?: T | null;
+  errors?: { message: string; path?: string[]; extensions?: Record<string, unknown> }[];
+}
 
 /** A server for one test file or test. */
 export interface TServer extends RunningServer {
@@ -15,6 +22,8 @@ export interface TServer extends RunningServer {
     query: string,
     variables?: Record<string, unknown>,
   ): Promise<{ data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
+  /** POSTs a typed document (from src/client/generated) to /graphql. */
+  op<R, V>(document: TypedDocumentString<R, V>, variables?: V): Promise<TResult<R>>;
   /** A graphql-sse client for /graphql/stream; disposed when the server stops. */
   client(options?: Partial<ClientOptions<boolean>>): Client<boolean>;
 }
@@ -36,6 +45,14 @@ export async function tserver(
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ query, variables }),
+      });
+      return (await res.json()) as never;
+    },
+    async op(document, variables) {
+      const res = await fetch(`${running.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ query: document.toString(), variables }),
       });
       return (await res.json()) as never;
     },
