@@ -42,7 +42,13 @@ describe('Event.parent and Event.children', () => {
     calls.getByIds = 0;
     calls.getChildren = 0;
     const res = await s.gql<{
-      events: { nodes: { id: string; parent: { id: string } | null; children: { id: string; children: { id: string }[] }[] }[] };
+      events: {
+        nodes: {
+          id: string;
+          parent: { id: string } | null;
+          children: { id: string; children: { id: string }[] }[];
+        }[];
+      };
     }>(`{
       events(filter: { types: ["tree.child"] }, order: OLDEST_FIRST) {
         nodes { id parent { id parent { id } } children { id children { id } } }
@@ -60,7 +66,9 @@ describe('Event.parent and Event.children', () => {
 
   it('should return null for a missing parent and an empty list for a leaf', async () => {
     await s.app.publish([{ id: 'orphan', type: 'tree.orphan', parentId: 'never-published' }]);
-    const res = await s.gql<{ event: { parent: null; children: [] } }>('{ event(id: "orphan") { parent { id } children { id } } }');
+    const res = await s.gql<{ event: { parent: null; children: [] } }>(
+      '{ event(id: "orphan") { parent { id } children { id } } }',
+    );
     expect(res.data!.event).toEqual({ parent: null, children: [] });
   });
 });

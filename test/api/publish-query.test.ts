@@ -91,8 +91,12 @@ describe('publishEvent → events round trip', () => {
   });
 
   it('should refuse the same id with other content as CONFLICT and keep the first', async () => {
-    await s.op(PublishEventDocument, { input: { id: 'idem-2', type: 'idem.conflict', message: 'a' } });
-    const res = await s.op(PublishEventDocument, { input: { id: 'idem-2', type: 'idem.conflict', message: 'b' } });
+    await s.op(PublishEventDocument, {
+      input: { id: 'idem-2', type: 'idem.conflict', message: 'a' },
+    });
+    const res = await s.op(PublishEventDocument, {
+      input: { id: 'idem-2', type: 'idem.conflict', message: 'b' },
+    });
     expect(res.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     const stored = await s.op(EventDocument, { id: 'idem-2' });
     expect(stored.data!.event!.message).toBe('a');
@@ -122,13 +126,19 @@ describe('events query', () => {
   const inbox = 'paging';
   const total = 23;
   beforeAll(async () => {
-    await s.app.publish(Array.from({ length: total }, (_, i) => ({ type: 'page.item', inbox, message: `m${i}` })));
+    await s.app.publish(
+      Array.from({ length: total }, (_, i) => ({ type: 'page.item', inbox, message: `m${i}` })),
+    );
   });
 
   it('should list newest first by default and oldest first on request', async () => {
     const newest = await s.op(EventsDocument, { filter: { inboxes: [inbox] }, first: 3 });
     expect(newest.data!.events.edges.map((e) => e.node.message)).toEqual(['m22', 'm21', 'm20']);
-    const oldest = await s.op(EventsDocument, { filter: { inboxes: [inbox] }, first: 3, order: 'OLDEST_FIRST' });
+    const oldest = await s.op(EventsDocument, {
+      filter: { inboxes: [inbox] },
+      first: 3,
+      order: 'OLDEST_FIRST',
+    });
     expect(oldest.data!.events.edges.map((e) => e.node.message)).toEqual(['m0', 'm1', 'm2']);
   });
 
@@ -147,7 +157,10 @@ describe('events query', () => {
 
   it('should report page boundaries exactly', async () => {
     const first = await s.op(EventsDocument, { filter: { inboxes: [inbox] }, first: 5 });
-    expect(first.data!.events.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    expect(first.data!.events.pageInfo).toMatchObject({
+      hasNextPage: true,
+      hasPreviousPage: false,
+    });
     const next = await s.op(EventsDocument, {
       filter: { inboxes: [inbox] },
       first: 100,
@@ -173,9 +186,45 @@ describe('events filters over GraphQL', () => {
   const inbox = 'filters';
   beforeAll(async () => {
     await s.app.publish([
-      { id: 'f1', inbox, type: 'vm.start', severity: 'INFO', category: 'c1', action: 'a1', actor: 'ann', source: 's1', timestamp: '2026-01-01T00:00:00Z', resource: { type: 'vm', id: 'v1' }, correlationId: 'k1' },
-      { id: 'f2', inbox, type: 'vm.stop', severity: 'ERROR', category: 'c2', action: 'a2', actor: 'bob', source: 's2', timestamp: '2026-01-02T00:00:00Z', resource: { type: 'vm', id: 'v2' }, parentId: 'f1' },
-      { id: 'f3', inbox, type: 'host.up', severity: 'SUCCESS', category: 'c1', action: 'a2', actor: 'ann', source: 's2', timestamp: '2026-01-03T00:00:00Z', resource: { type: 'host', id: 'h1' }, correlationId: 'k1' },
+      {
+        id: 'f1',
+        inbox,
+        type: 'vm.start',
+        severity: 'INFO',
+        category: 'c1',
+        action: 'a1',
+        actor: 'ann',
+        source: 's1',
+        timestamp: '2026-01-01T00:00:00Z',
+        resource: { type: 'vm', id: 'v1' },
+        correlationId: 'k1',
+      },
+      {
+        id: 'f2',
+        inbox,
+        type: 'vm.stop',
+        severity: 'ERROR',
+        category: 'c2',
+        action: 'a2',
+        actor: 'bob',
+        source: 's2',
+        timestamp: '2026-01-02T00:00:00Z',
+        resource: { type: 'vm', id: 'v2' },
+        parentId: 'f1',
+      },
+      {
+        id: 'f3',
+        inbox,
+        type: 'host.up',
+        severity: 'SUCCESS',
+        category: 'c1',
+        action: 'a2',
+        actor: 'ann',
+        source: 's2',
+        timestamp: '2026-01-03T00:00:00Z',
+        resource: { type: 'host', id: 'h1' },
+        correlationId: 'k1',
+      },
       { id: 'f4', inbox: 'filters-other', type: 'vm.start' },
     ]);
   });
@@ -198,7 +247,10 @@ describe('events filters over GraphQL', () => {
     ['combined', { types: ['vm.*'], actor: 'bob' }, ['f2']],
   ];
   it.each(cases)('should filter by %s', async (_name, filter, ids) => {
-    const res = await s.op(EventsDocument, { filter: { inboxes: [inbox], ...filter }, order: 'OLDEST_FIRST' });
+    const res = await s.op(EventsDocument, {
+      filter: { inboxes: [inbox], ...filter },
+      order: 'OLDEST_FIRST',
+    });
     expect(res.errors).toBeUndefined();
     expect(res.data!.events.edges.map((e) => e.node.id)).toEqual(ids);
   });

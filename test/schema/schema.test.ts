@@ -21,7 +21,9 @@ describe('committed schema and generated client', () => {
     ]) {
       expect(sdl).toContain(field);
     }
-    expect(sdl).toMatch(/events\(after: String, before: String, filter: EventFilter, first: Int, last: Int, order: EventOrder! = NEWEST_FIRST\): EventConnection!/);
+    expect(sdl).toMatch(
+      /events\(after: String, before: String, filter: EventFilter, first: Int, last: Int, order: EventOrder! = NEWEST_FIRST\): EventConnection!/,
+    );
   });
 
   it('should match src/client/generated (run "npm run codegen" after changing operations)', async () => {
@@ -32,7 +34,9 @@ describe('committed schema and generated client', () => {
     }[];
     expect(outputs.length).toBeGreaterThan(0);
     for (const output of outputs) {
-      expect(readFileSync(`${root}${output.filename}`, 'utf8'), output.filename).toBe(output.content);
+      expect(readFileSync(`${root}${output.filename}`, 'utf8'), output.filename).toBe(
+        output.content,
+      );
     }
   });
 });

@@ -1,0 +1,14 @@
+/**
+ * The executable entry of the `tidings` command (`bin/tidings.js` loads its compiled form).
+ */
+import { main } from './main.js';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tidings: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

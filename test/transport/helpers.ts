@@ -1,0 +1,208 @@
+/**
+ * Helpers of the streaming tests: waiting for a condition instead of sleeping, opening streams
+ * that are known to be registered with the hub before anything is published, and reading raw
+ * Server-Sent Events off a plain `fetch` response.
+ */
+import type { Client } from 'graphql-sse';
+import { tsubscribe, type TServer } from '../tserver.js';
+
+/** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
+export async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** The `eventStream` fields most tests select. */
+export const EVENT_FIELDS =
+  'id cursor type inbox clientId severity category actor source correlationId timestamp';
+
+/** An `eventStream` payload as selected by {@link EVENT_FIELDS}. */
+export interface StreamedEvent {
+  id: string;
+  cursor: string;
+  type: string;
+  inbox: string;
+  clientId: string | null;
+  severity: string;
+  category: string | null;
+  actor: string | null;
+  source: string | null;
+  correlationId: string | null;
+  timestamp: string;
+}
+
+/** The `eventStream(...)` subscription document selecting {@link EVENT_FIELDS}. */
+export const STREAM_QUERY = `subscription Stream($inboxes: [String!], $clientId: String, $filter: EventFilter, $after: String) {
+  eventStream(inboxes: $inboxes, clientId: $clientId, filter: $filter, after: $after) { ${EVENT_FIELDS} }
+}`;
+
+/** One subscription opened by {@link streams}. */
+export type Subscription = ReturnType<typeof tsubscribe<{ eventStream: StreamedEvent }>>;
+
+/**
+ * Opens subscriptions on a server whose hub is empty between tests: `open` resolves once the hub
+ * counts the new stream, so events published afterwards are live for it; `cleanup` unsubscribes
+ * everything and waits until the hub is empty again.
+ */
+export function streams(getServer: () => TServer) {
+  const open: Subscription[] = [];
+  return {
+    /** Subscribes and resolves once the hub registered the stream. */
+    async open(
+      client: Client<boolean>,
+      variables: Record<string, unknown> = {},
+      query: string = STREAM_QUERY,
+    ): Promise<Subscription> {
+      const hub = getServer().app.hub;
+      const before = hub.size;
+      const sub = tsubscribe<{ eventStream: StreamedEvent }>(client, query, variables);
+      open.push(sub);
+      await waitFor(() => hub.size > before || sub.completed || !!sub.failure, 'the stream');
+      return sub;
+    },
+    /** Unsubscribes every stream this helper opened and waits for the hub to be empty. */
+    async cleanup(): Promise<void> {
+      for (const sub of open.splice(0)) sub.unsubscribe();
+      await waitFor(() => getServer().app.hub.size === 0, 'the hub to be empty');
+    },
+  };
+}
+
+/** The events (data) of a subscription's results; fails on a result with errors. */
+export function eventsOf(sub: Subscription): StreamedEvent[] {
+  return sub.results.map((r) => {
+    if (r.errors?.length || !r.data) throw new Error(`unexpected result ${JSON.stringify(r)}`);
+    return r.data.eventStream;
+  });
+}
+
+/** One Server-Sent Events frame, as written by the server. */
+export interface SseFrame {
+  /** The frame's text without the blank line that ends it. */
+  raw: string;
+  event: string | null;
+  /** The `data:` lines joined with `\n`; null when there is none. */
+  data: string | null;
+  id: string | null;
+  retry: string | null;
+  /** True when the frame holds only `:` comment lines (keepalive). */
+  comment: boolean;
+}
+
+function parseFrame(raw: string): SseFrame {
+  const frame: SseFrame = { raw, event: null, data: null, id: null, retry: null, comment: true };
+  for (const line of raw.split('\n')) {
+    if (line.startsWith(':')) continue;
+    frame.comment = false;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'event') frame.event = value;
+    else if (field === 'id') frame.id = value;
+    else if (field === 'retry') frame.retry = value;
+    else if (field === 'data') frame.data = frame.data === null ? value : `${frame.data}\n${value}`;
+  }
+  return frame;
+}
+
+/** A raw event stream read with `fetch`. */
+export interface RawStream {
+  response: Response;
+  /** Every frame received so far, in order. */
+  frames: SseFrame[];
+  /** Whether the server ended the response. */
+  readonly ended: boolean;
+  /** Resolves once a frame matching `predicate` arrived; returns it. */
+  waitFor(predicate: (frame: SseFrame) => boolean, what: string, ms?: number): Promise<SseFrame>;
+  /** Resolves once the server ended the response. */
+  waitEnd(ms?: number): Promise<void>;
+  /** Aborts the request. */
+  close(): void;
+}
+
+/**
+ * Sends a request and, when the answer is an event stream, reads its frames in the background.
+ * For other answers `frames` stays empty and the body is left unread.
+ */
+export async function rawStream(url: string, init: RequestInit = {}): Promise<RawStream> {
+  const controller = new AbortController();
+  const response = await fetch(url, { ...init, signal: controller.signal });
+  const frames: SseFrame[] = [];
+  let ended = false;
+  if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      try {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            frames.push(parseFrame(buffer.slice(0, end)));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      } catch {
+        // aborted by close()
+      } finally {
+        ended = true;
+      }
+    })();
+  }
+  return {
+    response,
+    frames,
+    get ended() {
+      return ended;
+    },
+    async waitFor(predicate, what, ms = 5_000) {
+      let found: SseFrame | undefined;
+      await waitFor(() => (found = frames.find(predicate)) !== undefined || ended, what, ms);
+      if (!found) throw new Error(`the stream ended without ${what}: ${JSON.stringify(frames)}`);
+      return found;
+    },
+    async waitEnd(ms = 5_000) {
+      await waitFor(() => ended, 'the end of the response', ms);
+    },
+    close() {
+      controller.abort();
+    },
+  };
+}
+
+/** `rawStream` of a distinct-connections POST carrying one operation. */
+export function rawPost(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<RawStream> {
+  return rawStream(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+    body: JSON.stringify({ query, variables }),
+  });
+}
+
+/** The JSON of a frame's `data:`. */
+export function dataOf<T = { data?: unknown; errors?: { extensions?: { code?: string } }[] }>(
+  frame: SseFrame,
+): T {
+  return JSON.parse(frame.data ?? 'null') as T;
+}
+
+/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
