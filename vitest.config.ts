@@ -11,6 +11,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The JSON report gives .ci/run its pass/fail counts.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest-report.json' },
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

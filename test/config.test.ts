@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG, isLoopback, loadConfig, parseDuration } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+
+describe('loadConfig', () => {
+  it('should give the embedded defaults with an empty environment', () => {
+    expect(loadConfig({})).toEqual(DEFAULT_CONFIG);
+    expect(DEFAULT_CONFIG).toMatchObject({
+      port: 4000,
+      host: '127.0.0.1',
+      store: 'sqlite:./data/tidings.db',
+      bus: 'memory',
+      auth: 'none',
+      keepaliveMs: 15_000,
+      retentionMs: 30 * 86_400_000,
+    });
+  });
+
+  it('should read every variable of DESIGN.md, and let flags override them', () => {
+    const env = {
+      PORT: '5000',
+      HOST: 'localhost',
+      TIDINGS_STORE: 'sqlite::memory:',
+      TIDINGS_BUS: 'memory',
+      TIDINGS_AUTH: 'none',
+      TIDINGS_KEEPALIVE_MS: '2500',
+      TIDINGS_RETENTION: '12h',
+      LOG_LEVEL: 'debug',
+    };
+    expect(loadConfig(env)).toMatchObject({
+      port: 5000,
+      host: 'localhost',
+      store: 'sqlite::memory:',
+      keepaliveMs: 2500,
+      retentionMs: 12 * 3_600_000,
+      logLevel: 'debug',
+    });
+    expect(loadConfig(env, { port: '0', 'keepalive-ms': '100' })).toMatchObject({
+      port: 0,
+      keepaliveMs: 100,
+    });
+  });
+
+  it('should ignore empty variables', () => {
+    expect(loadConfig({ PORT: '' }).port).toBe(4000);
+  });
+
+  it.each([
+    [{ PORT: '70000' }, /PORT="70000" is invalid: expected an integer from 0 to 65535/],
+    [{ PORT: '12abc' }, /PORT/],
+    [{ TIDINGS_AUTH: 'maybe' }, /TIDINGS_AUTH="maybe"/],
+    [{ TIDINGS_BUS: 'kafka://x' }, /TIDINGS_BUS="kafka:\/\/x"/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
+    [{ TIDINGS_RETENTION: '0d' }, /TIDINGS_RETENTION/],
+    [{ TIDINGS_STORE: 'postgres://localhost/test' }, /only the SQLite store is available/],
+    [{ TIDINGS_BUS: 'redis://localhost' }, /only the in-memory bus is available/],
+    [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt is not available/],
+    [{ HOST: '0.0.0.0' }, /set TIDINGS_AUTH=jwt .* or TIDINGS_AUTH=none/],
+  ])('should refuse %j with a ConfigError naming it', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('should accept a non-loopback host when TIDINGS_AUTH=none is explicit', () => {
+    expect(loadConfig({ HOST: '0.0.0.0', TIDINGS_AUTH: 'none' }).host).toBe('0.0.0.0');
+  });
+
+  it('should name the flag, not the variable, when a flag is bad', () => {
+    expect(() => loadConfig({}, { 'keepalive-ms': 'soon' })).toThrow(/--keepalive-ms="soon"/);
+    expect(() => loadConfig({}, { nope: '1' })).toThrow(/unknown option --nope/);
+  });
+});
+
+describe('helpers', () => {
+  it('should parse durations', () => {
+    expect(parseDuration('X', '500ms')).toBe(500);
+    expect(parseDuration('X', '90s')).toBe(90_000);
+    expect(parseDuration('X', '15m')).toBe(900_000);
+    expect(parseDuration('X', '30d')).toBe(30 * 86_400_000);
+    expect(() => parseDuration('X', '3 weeks')).toThrow(/X="3 weeks"/);
+  });
+
+  it('should know loopback hosts', () => {
+    expect(['127.0.0.1', '127.1.2.3', 'localhost', '::1'].every(isLoopback)).toBe(true);
+    expect(['0.0.0.0', '10.0.0.1', 'example.com', '::'].some(isLoopback)).toBe(false);
+  });
+});
