@@ -1,5 +1,6 @@
+#!/usr/bin/env node
 /**
- * The executable entry of the `tidings` command (`bin/tidings.js` loads its compiled form).
+ * The executable entry of the `tidings` command (the package's `bin` points at its compiled form).
  */
 import { main } from './main.js';
 

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type EventsQuery,
   EventDocument,
   EventsDocument,
   PublishEventDocument,
   PublishEventsDocument,
   type EventsQueryVariables,
 } from '../../src/client/generated/graphql.js';
-import { tserver, type TServer } from '../tserver.js';
+import { tserver, type TResult, type TServer } from '../tserver.js';
 
 let s: TServer;
 beforeAll(async () => {
@@ -19,7 +20,11 @@ async function walkForward(variables: EventsQueryVariables, pageSize: number): P
   const seen: string[] = [];
   let after: string | null = null;
   for (;;) {
-    const res = await s.op(EventsDocument, { ...variables, first: pageSize, after });
+    const res: TResult<EventsQuery> = await s.op(EventsDocument, {
+      ...variables,
+      first: pageSize,
+      after,
+    });
     expect(res.errors).toBeUndefined();
     const conn = res.data!.events;
     seen.push(...conn.edges.map((e) => e.cursor));
@@ -32,7 +37,11 @@ async function walkBackward(variables: EventsQueryVariables, pageSize: number): 
   const seen: string[] = [];
   let before: string | null = null;
   for (;;) {
-    const res = await s.op(EventsDocument, { ...variables, last: pageSize, before });
+    const res: TResult<EventsQuery> = await s.op(EventsDocument, {
+      ...variables,
+      last: pageSize,
+      before,
+    });
     expect(res.errors).toBeUndefined();
     const conn = res.data!.events;
     seen.unshift(...conn.edges.map((e) => e.cursor));

@@ -1,8 +1,8 @@
 /** Writes schema.graphql from the Pothos schema (`npm run schema`). */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { printTidingsSchema } from '../src/schema/index.js';
+import { printTidingsSchema } from './index.js';
 
-const target = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+const target = fileURLToPath(new URL('../../schema.graphql', import.meta.url));
 writeFileSync(target, printTidingsSchema());
 console.log(`wrote ${target}`);

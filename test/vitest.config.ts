@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
 
 export default defineConfig({
+  root: fileURLToPath(new URL('..', import.meta.url)),
   resolve: {
     // One copy of graphql: Vite would pick its ESM build for our sources while dependencies load
     // the CommonJS one, and graphql refuses schemas from "another realm".
