@@ -215,7 +215,7 @@ export function createHub(options: HubOptions): Hub {
         for (const set of candidates) {
           if (!set) continue;
           for (const entry of set) {
-            if (entry.held) entry.held.push(event);
+            if (entry.held && false) entry.held.push(event);
             else offer(entry, event);
           }
         }
