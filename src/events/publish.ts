@@ -33,6 +33,7 @@ export interface PublisherOptions {
 export function createPublisher(options: PublisherOptions): PublishFn {
   const { store, bus, limits, logger } = options;
   const maxBatch = options.maxBatch ?? 1000;
+  let tail: Promise<void> = Promise.resolve();
   return async function publish(inputs) {
     if (inputs.length === 0) return [];
     if (inputs.length > maxBatch) {
@@ -57,15 +58,26 @@ export function createPublisher(options: PublisherOptions): PublishFn {
         throw err;
       }
     });
-    const outcomes = await store.append(events);
-    const created = outcomes.filter((o) => o.created).map((o) => o.event);
-    if (created.length > 0) {
-      // The events are stored: a bus failure must not turn the acknowledged publish into an error.
-      // Streams on other instances catch up from the store.
-      bus.publish(created).catch((err: unknown) => {
-        logger.error({ err, count: created.length }, '[bus] publishing stored events failed');
-      });
-    }
+    // Append-then-dispatch runs one publish at a time, so events reach the bus in cursor order:
+    // the hub never goes back in the sequence, so an event dispatched after a newer one would be
+    // skipped by the streams that already saw the newer one.
+    const done = tail.then(async () => {
+      const outcomes = await store.append(events);
+      const created = outcomes.filter((o) => o.created).map((o) => o.event);
+      if (created.length > 0) {
+        // The events are stored: a bus failure must not turn the acknowledged publish into an
+        // error. Streams on other instances catch up from the store.
+        bus.publish(created).catch((err: unknown) => {
+          logger.error({ err, count: created.length }, '[bus] publishing stored events failed');
+        });
+      }
+      return outcomes;
+    });
+    tail = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    const outcomes = await done;
     return outcomes.map((o) => o.event);
   };
 }

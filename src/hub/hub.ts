@@ -198,7 +198,13 @@ export function createHub(options: HubOptions): Hub {
       };
       if (shutDown !== undefined) {
         entry.closed = true;
-        queueMicrotask(() => sink.end(shutDown ?? null));
+        queueMicrotask(() => {
+          try {
+            sink.end(shutDown ?? null);
+          } catch (err) {
+            onError(err);
+          }
+        });
         return entry;
       }
       all.add(entry);
@@ -215,7 +221,7 @@ export function createHub(options: HubOptions): Hub {
         for (const set of candidates) {
           if (!set) continue;
           for (const entry of set) {
-            if (entry.held && false) entry.held.push(event);
+            if (entry.held) entry.held.push(event);
             else offer(entry, event);
           }
         }

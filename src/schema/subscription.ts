@@ -22,7 +22,10 @@ function exactInboxes(list: readonly string[] | null | undefined): readonly stri
 
 /**
  * Turns `eventStream` arguments and the caller's visibility into the hub's {@link StreamSpec}.
- * `resumeAfter` (e.g. from `Last-Event-ID`) applies when the arguments carry no `after`.
+ * `resumeAfter` (e.g. from `Last-Event-ID`) applies when the arguments carry no `after`, and wins
+ * when it is the later of the two: an `EventSource` opened with `after` in its URL reconnects to
+ * that same URL with the id of the last event it received, and replaying from the URL's older
+ * cursor would repeat events.
  * @throws CursorError for a malformed cursor.
  */
 export function toStreamSpec(
@@ -36,12 +39,12 @@ export function toStreamSpec(
     ...compileFilter(filter, { inboxes: args.inboxes ?? null, clients: clientId }),
     ...compileFilter(null, visibility),
   ];
-  const after = args.after ?? resumeAfter;
+  const cursors = [args.after, resumeAfter].filter((c): c is string => c != null);
   return {
     clauses,
     inboxes: exactInboxes(args.inboxes) ?? exactInboxes(filter?.inboxes),
     clientId,
-    afterSeq: after == null ? null : decodeCursor(after),
+    afterSeq: cursors.length === 0 ? null : Math.max(...cursors.map(decodeCursor)),
   };
 }
 

@@ -208,11 +208,16 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         });
       },
       end(error: TidingsError | null) {
-        chain = chain.then(() => {
+        if (error) {
+          // The client resumes from the last cursor it received, so events still waiting to be
+          // executed are dropped and the error (the resume hint at shutdown) goes out now: after
+          // them, it could come too late for a connection that is about to close.
           if (stopped) return;
-          if (error) sendResult(errorResult(error, logger), null);
+          sendResult(errorResult(error, logger), null);
           complete();
-        });
+          return;
+        }
+        chain = chain.then(complete);
       },
     });
     return {

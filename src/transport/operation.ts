@@ -39,7 +39,11 @@ export interface InvalidOperation {
   errors: readonly GraphQLError[];
 }
 
-/** A query or mutation: one result. */
+/**
+ * A query or mutation: one result. Also a subscription whose arguments the stream refuses (a bad
+ * cursor): like a subscribe resolver that throws, it yields one result with the error, which goes
+ * on the stream (`202` in single connection mode) rather than failing the request.
+ */
 export interface SingleOperation {
   kind: 'single';
   /** Runs it with a fresh context. */
@@ -169,17 +173,14 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
         const args = getArgumentValues(fieldDef, field, coerced.coerced) as EventStreamArgs;
         spec = toStreamSpec(args, context.visibility, resumeAfter);
       } catch (err) {
-        return {
-          kind: 'invalid',
-          errors: [
-            err instanceof GraphQLError
-              ? err
-              : new GraphQLError(err instanceof Error ? err.message : String(err), {
-                  nodes: [field],
-                  originalError: err instanceof Error ? err : undefined,
-                }),
-          ],
-        };
+        const error =
+          err instanceof GraphQLError
+            ? err
+            : new GraphQLError(err instanceof Error ? err.message : String(err), {
+                nodes: [field],
+                originalError: err instanceof Error ? err : undefined,
+              });
+        return { kind: 'single', run: async () => ({ errors: [error] }) };
       }
       return {
         kind: 'stream',

@@ -158,7 +158,11 @@ describe.each([false, true])('eventStream filters, singleConnection=%s', (single
     const running = [];
     for (const [i, c] of CASES.entries()) {
       const inbox = `${prefix}-${i}`;
-      running.push({ c, inbox, sub: await subs.open(client, { inboxes: [inbox], filter: c.filter }) });
+      running.push({
+        c,
+        inbox,
+        sub: await subs.open(client, { inboxes: [inbox], filter: c.filter }),
+      });
     }
     // A witness on every inbox of this describe: it tells when all publishes went through.
     const witness = await subs.open(client, { inboxes: [`${prefix}-*`] });

@@ -4,6 +4,7 @@
  * Server-Sent Events off a plain `fetch` response.
  */
 import type { Client } from 'graphql-sse';
+import type { EventStore } from '../../src/store/types.js';
 import { tsubscribe, type TServer } from '../tserver.js';
 
 /** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
@@ -204,5 +205,33 @@ export function random(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A real store answering like a networked one: every call yields to the event loop before and
+ * after running, so replays interleave with publishes, an append is committed a moment before its
+ * publisher hands it to the bus (as with PostgreSQL), and executing an event takes real time.
+ */
+export function withLatency(store: EventStore): EventStore {
+  const tick = () => new Promise((resolve) => setImmediate(resolve));
+  const slow =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      await tick();
+      const result = await fn(...args);
+      await tick();
+      return result;
+    };
+  return {
+    kind: store.kind,
+    append: slow(store.append),
+    getByIds: slow(store.getByIds),
+    getChildren: slow(store.getChildren),
+    page: slow(store.page),
+    readAfter: slow(store.readAfter),
+    lastSeq: slow(store.lastSeq),
+    ping: slow(store.ping),
+    close: store.close,
   };
 }

@@ -6,9 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEvent } from '../../src/events/types.js';
 import type { PublishEventInput } from '../../src/events/validate.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { EventStore } from '../../src/store/types.js';
 import { tserver, type TServer } from '../tserver.js';
-import { eventsOf, random, streams, waitFor, type Subscription } from './helpers.js';
+import { eventsOf, random, streams, waitFor, withLatency, type Subscription } from './helpers.js';
 
 let s: TServer;
 const subs = streams(() => s);
@@ -81,29 +80,6 @@ describe.each([false, true])('replay then live, singleConnection=%s', (singleCon
   });
 });
 
-/**
- * The real SQLite store answering like a networked one: every call yields to the event loop
- * before and after running, so replays interleave with publishes and an append is committed a
- * moment before its publisher hands it to the bus (as with PostgreSQL).
- */
-function withLatency(store: EventStore): EventStore {
-  const tick = () => new Promise((resolve) => setImmediate(resolve));
-  const slow =
-    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      await tick();
-      const result = await fn(...args);
-      await tick();
-      return result;
-    };
-  return {
-    ...store,
-    append: slow(store.append),
-    readAfter: slow(store.readAfter),
-    lastSeq: slow(store.lastSeq),
-  };
-}
-
 describe.each([
   ['sqlite::memory:', () => tserver()],
   [
@@ -150,7 +126,7 @@ describe.each([
     let runCount = 0;
 
     const publisher = async (p: number) => {
-      for (let sent = 0; sent < 75; ) {
+      for (let sent = 0; sent < 75;) {
         const crossed = gates.filter((g) => runCount >= g).length;
         await waitFor(() => opened.length >= crossed, `stream ${crossed - 1} to open`);
         const size = Math.min(75 - sent, 1 + Math.floor(rnd() * 5));
