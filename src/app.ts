@@ -109,7 +109,11 @@ export async function buildApp(
   });
   const services: Services = { store, hub, publish, maxPageSize: 500 };
   const schema = buildSchema();
-  const sse = createSseRegistry({ keepaliveMs: config.keepaliveMs, retryMs: config.retryMs });
+  const sse = createSseRegistry({
+    keepaliveMs: config.keepaliveMs,
+    retryMs: config.retryMs,
+    maxQueueBytes: config.maxQueueBytes,
+  });
   const preparer = createOperationPreparer({
     schema,
     createContext: () => createContext(services, SEE_EVERYTHING),

@@ -33,6 +33,8 @@ export interface TidingsConfig {
   maxEventBodyBytes: number;
   /** Largest `publishEvents` batch. @default 1000 */
   maxBatch: number;
+  /** Bytes a stream may fall behind before it ends as a slow consumer. @default 1 MiB */
+  maxQueueBytes: number;
 }
 
 /** The defaults: an embedded, loopback-only server that needs no other service. */
@@ -49,6 +51,7 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxRequestBytes: 1024 * 1024,
   maxEventBodyBytes: 256 * 1024,
   maxBatch: 1000,
+  maxQueueBytes: 1024 * 1024,
 });
 
 /** One setting: its environment variable, its flag and how to parse it. */
@@ -171,6 +174,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-batch',
     help: 'largest publishEvents batch',
     parse: int('TIDINGS_MAX_BATCH', 1, 100_000),
+  },
+  {
+    key: 'maxQueueBytes',
+    env: 'TIDINGS_MAX_QUEUE_BYTES',
+    flag: 'max-queue-bytes',
+    help: 'bytes a stream may fall behind before it ends as a slow consumer',
+    parse: int('TIDINGS_MAX_QUEUE_BYTES', 1024, 1024 ** 3),
   },
 ];
 

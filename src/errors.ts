@@ -13,7 +13,8 @@ export type TidingsErrorCode =
   | 'BAD_CONFIG'
   | 'STORE_ERROR'
   | 'BUS_ERROR'
-  | 'SHUTTING_DOWN';
+  | 'SHUTTING_DOWN'
+  | 'SLOW_CONSUMER';
 
 /** Base class; `expose` says whether the message is safe to show to a client. */
 export class TidingsError extends Error {
@@ -82,5 +83,17 @@ export class StoreError extends TidingsError {
 export class BusError extends TidingsError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('BUS_ERROR', message, { ...options, expose: false });
+  }
+}
+
+/** A stream's client read too slowly and its queue overflowed; it resumes from its last cursor. */
+export class SlowConsumerError extends TidingsError {
+  constructor(limitBytes: number) {
+    super(
+      'SLOW_CONSUMER',
+      `[transport] the stream fell more than ${limitBytes} bytes behind and was ended: reconnect and ` +
+        'resume from the last cursor you received (TIDINGS_MAX_QUEUE_BYTES sets the limit)',
+      { details: { limitBytes } },
+    );
   }
 }

@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import type { Logger } from 'pino';
-import type { TidingsError } from '../errors.js';
+import { SlowConsumerError, type TidingsError } from '../errors.js';
+import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import { errorResult, HttpError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
@@ -44,21 +45,24 @@ export interface GraphQLSseOptions {
 interface Outlet {
   /** Operation id in single-connection mode; null in distinct mode. */
   operationId: string | null;
-  write(frame: string): void;
+  write(frame: string | Buffer): void;
   /** Called once the operation has sent its `complete`. */
   done(): void;
 }
 
 /** A running operation that can be stopped. */
 interface Running {
+  /** Stops it silently (the client asked, or the connection is gone). */
   stop(): void;
+  /** Ends it with an error the client sees, then `complete` (e.g. a slow consumer). */
+  fail(error: TidingsError): void;
 }
 
 /** A single-connection reservation. */
 interface Reservation {
   connection: SseConnection | null;
   /** Frames produced before the stream connected. */
-  pending: string[];
+  pending: (string | Buffer)[];
   operations: Map<string, Running | null>;
   expiry: NodeJS.Timeout | null;
 }
@@ -130,6 +134,7 @@ function toParams(source: Record<string, unknown>): GraphQLParams {
 /** Creates the protocol handler; it answers every request it is given. */
 export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const { hub, sse, preparer, logger } = options;
+  const groups = createResultGroups();
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
 
@@ -172,10 +177,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       outlet.write(completeFrame(outlet.operationId));
       outlet.done();
     };
+    const once: Running = { stop: () => (stopped = true), fail: () => (stopped = true) };
     if (prepared.kind === 'invalid') {
       sendResult({ errors: prepared.errors }, null);
       complete();
-      return { stop: () => (stopped = true) };
+      return once;
     }
     if (prepared.kind === 'single') {
       prepared.run().then(
@@ -190,42 +196,88 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           complete();
         },
       );
-      return { stop: () => (stopped = true) };
+      return once;
     }
-    // A subscription: events are executed one after the other so frames keep cursor order.
-    let chain: Promise<void> = Promise.resolve();
-    const stream: HubStream = hub.open(prepared.spec, {
+    // A subscription. Its group renders each event once for every stream with the same
+    // document, variables and visibility; this stream writes the group's bytes. Rendering is
+    // synchronous unless a resolver is asynchronous; then frames wait in `pending`, in order.
+    const streamOp = prepared;
+    const group = groups.join(streamOp.groupKey, () => ({
+      render: (event) => renderResult(streamOp.execute.bind(null, event)),
+      frame: (cursor, payload, operationId) =>
+        nextFrame(
+          cursor,
+          operationId === null
+            ? payload
+            : `{"id":${JSON.stringify(operationId)},"payload":${payload}}`,
+        ),
+    }));
+    let pending: Promise<void> | null = null;
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      groups.leave(group);
+    };
+    const stream: HubStream = hub.open(streamOp.spec, {
       deliver(event) {
-        chain = chain.then(async () => {
-          if (stopped) return;
-          let result: ExecutionResult;
-          try {
-            result = await prepared.execute(event);
-          } catch (err) {
-            result = errorResult(err, logger);
-          }
-          if (!stopped) sendResult(result, event.cursor);
-        });
+        if (stopped) return;
+        const frame = group.frameFor(event, outlet.operationId);
+        if (pending === null && !(frame instanceof Promise)) {
+          outlet.write(frame);
+          return;
+        }
+        const mine: Promise<void> = (pending ?? Promise.resolve())
+          .then(() => frame)
+          .then((bytes) => {
+            if (!stopped) outlet.write(bytes);
+            if (pending === mine) pending = null;
+          });
+        pending = mine;
       },
       end(error: TidingsError | null) {
+        leave();
         if (error) {
-          // The client resumes from the last cursor it received, so events still waiting to be
-          // executed are dropped and the error (the resume hint at shutdown) goes out now: after
-          // them, it could come too late for a connection that is about to close.
+          // The client resumes from the last cursor it received, so frames still being rendered
+          // are dropped and the error (the resume hint at shutdown) goes out now: after them, it
+          // could come too late for a connection that is about to close.
           if (stopped) return;
           sendResult(errorResult(error, logger), null);
           complete();
           return;
         }
-        chain = chain.then(complete);
+        if (pending) void pending.then(complete);
+        else complete();
       },
     });
     return {
       stop() {
         stopped = true;
+        leave();
         stream.close();
       },
+      fail(error) {
+        if (stopped) return;
+        leave();
+        stream.close();
+        sendResult(errorResult(error, logger), null);
+        complete();
+      },
     };
+  }
+
+  /** Executes, masks and serialises one result; never rejects. */
+  function renderResult(
+    executeOnce: () => ExecutionResult | Promise<ExecutionResult>,
+  ): string | Promise<string> {
+    const serialise = (result: ExecutionResult) => JSON.stringify(maskResult(result, logger));
+    const fail = (err: unknown) => serialise(errorResult(err, logger));
+    try {
+      const result = executeOnce();
+      return result instanceof Promise ? result.then(serialise, fail) : serialise(result);
+    } catch (err) {
+      return fail(err);
+    }
   }
 
   /** Distinct connections mode: the operation owns the response. */
@@ -244,6 +296,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       done: () => conn.end(),
     });
     conn.onClose(() => running.stop());
+    conn.onOverflow(() => running.fail(new SlowConsumerError(sse.maxQueueBytes)));
   }
 
   function reserve(res: ServerResponse): void {
@@ -287,6 +340,13 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reservation.connection = conn;
     for (const frame of reservation.pending.splice(0)) conn.write(frame);
     conn.onClose(() => dropReservation(token));
+    conn.onOverflow(() => {
+      // Every operation ends with the resumable error, queued behind what the client has yet to
+      // read; then the connection ends once that is flushed.
+      const error = new SlowConsumerError(sse.maxQueueBytes);
+      for (const op of [...reservation.operations.values()]) op?.fail(error);
+      conn.end();
+    });
   }
 
   async function operate(

@@ -22,6 +22,7 @@ import {
 } from 'graphql';
 import type { TidingsContext } from '../context.js';
 import type { StoredEvent } from '../events/types.js';
+import { canonicalJson } from '../events/validate.js';
 import type { StreamSpec } from '../hub/hub.js';
 import { toStreamSpec, type EventStreamArgs } from '../schema/index.js';
 
@@ -55,8 +56,16 @@ export interface StreamOperation {
   kind: 'stream';
   /** What the hub should deliver. */
   spec: StreamSpec;
-  /** Executes the operation's selection for one event, with a fresh context. */
-  execute(event: StoredEvent): Promise<ExecutionResult>;
+  /**
+   * Streams with the same key get the same result for every event: the document, the operation,
+   * the variables (less the one that only carries `after`) and the caller's visibility.
+   */
+  groupKey: string;
+  /**
+   * Executes the operation's selection for one event, with a fresh context; synchronous unless a
+   * resolver is asynchronous (e.g. `parent`, `children`).
+   */
+  execute(event: StoredEvent): ExecutionResult | Promise<ExecutionResult>;
 }
 
 /** What {@link OperationPreparer.prepare} returns. */
@@ -182,10 +191,22 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
               });
         return { kind: 'single', run: async () => ({ errors: [error] }) };
       }
+      // `after` only decides where the replay starts, never what an event renders to, so streams
+      // resuming from different cursors still share their results.
+      const afterArg = field.arguments?.find((a) => a.name.value === 'after')?.value;
+      const shared = { ...variableValues };
+      if (afterArg?.kind === Kind.VARIABLE) delete shared[afterArg.name.value];
+      const groupKey = JSON.stringify([
+        params.query,
+        params.operationName,
+        canonicalJson(shared),
+        context.visibility,
+      ]);
       return {
         kind: 'stream',
         spec,
-        execute: async (event) =>
+        groupKey,
+        execute: (event) =>
           execute({ ...base, rootValue: event, contextValue: options.createContext() }),
       };
     },

@@ -10,6 +10,11 @@ export interface SseOptions {
   keepaliveMs: number;
   /** The `retry:` hint sent when a stream opens, ms. */
   retryMs: number;
+  /**
+   * Bytes a connection may have waiting to be sent before it counts as a slow consumer.
+   * @default 1048576
+   */
+  maxQueueBytes?: number;
 }
 
 /** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
@@ -42,14 +47,22 @@ export function sseHeaders(extra: Record<string, string> = {}): Record<string, s
 
 /** One open event stream response. */
 export interface SseConnection {
-  /** Writes a frame; ignored once closed. */
-  write(frame: string): void;
+  /**
+   * Writes a frame; ignored once closed. When more than `maxQueueBytes` wait to be sent, the
+   * overflow callbacks run (once).
+   */
+  write(frame: string | Buffer): void;
   /** Ends the response (idempotent). */
   end(): void;
   /** Whether the connection has ended, by either side. */
   readonly closed: boolean;
   /** Registers a callback for when the connection ends, by either side. */
   onClose(callback: () => void): void;
+  /**
+   * Registers a callback for when the client reads too slowly: the bytes waiting to be sent
+   * passed `maxQueueBytes`. The callback should end the stream with a resumable error.
+   */
+  onOverflow(callback: () => void): void;
 }
 
 /** Opens SSE connections and keeps them alive with one shared timer. */
@@ -58,12 +71,15 @@ export interface SseRegistry {
   open(req: IncomingMessage, res: ServerResponse, headers?: Record<string, string>): SseConnection;
   /** Number of open connections. */
   readonly size: number;
+  /** The slow-consumer limit, bytes. */
+  readonly maxQueueBytes: number;
   /** Ends every connection and stops the timer. */
   close(): void;
 }
 
 /** Creates the registry of SSE connections for one instance. */
 export function createSseRegistry(options: SseOptions): SseRegistry {
+  const maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
   const open = new Set<SseConnection>();
   const timer = setInterval(() => {
     for (const conn of open) conn.write(':\n\n');
@@ -73,10 +89,18 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
   return {
     open(req, res, headers = {}) {
       const callbacks: (() => void)[] = [];
+      let overflowCallbacks: (() => void)[] | null = [];
       let closed = false;
       const conn: SseConnection = {
         write(frame) {
-          if (!closed) res.write(frame);
+          if (closed) return;
+          // write() returning false only means the socket buffer is full; the frame is queued in
+          // the response. The queue is bounded here instead of growing with a slow reader.
+          if (!res.write(frame) && res.writableLength > maxQueueBytes && overflowCallbacks) {
+            const overflow = overflowCallbacks;
+            overflowCallbacks = null;
+            for (const cb of overflow) cb();
+          }
         },
         end() {
           if (closed) return;
@@ -89,6 +113,9 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
         onClose(callback) {
           if (closed) callback();
           else callbacks.push(callback);
+        },
+        onOverflow(callback) {
+          overflowCallbacks?.push(callback);
         },
       };
       const finish = () => {
@@ -108,6 +135,7 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
     get size() {
       return open.size;
     },
+    maxQueueBytes,
     close() {
       clearInterval(timer);
       for (const conn of [...open]) conn.end();

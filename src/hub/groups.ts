@@ -1,0 +1,105 @@
+/**
+ * Shared execution: streams whose results must be identical for every event — same document,
+ * same variables, same visibility — form a group, and the group executes the selection, serialises
+ * the result and encodes the SSE frame once per event. Every stream of the group then writes the
+ * same bytes. Execution stays synchronous when no resolver is asynchronous, so the common case
+ * costs no promise per subscriber.
+ */
+import type { StoredEvent } from '../events/types.js';
+
+/** A value, or a promise of it when a resolver was asynchronous. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** How a group turns an event into bytes. */
+export interface GroupRenderer {
+  /** Executes the group's selection for an event and returns the result as JSON text. */
+  render(event: StoredEvent): MaybePromise<string>;
+  /** Wraps a result's JSON text into a frame for one operation (`null`: distinct mode). */
+  frame(cursor: string, payload: string, operationId: string | null): string;
+}
+
+/** One group of streams sharing their results. */
+export interface ResultGroup {
+  /** The grouping key: document, variables and visibility. */
+  readonly key: string;
+  /** Streams in the group. */
+  readonly size: number;
+  /**
+   * The frame for `event`, rendered once per event for the whole group; streams in distinct
+   * mode get the very same Buffer.
+   */
+  frameFor(event: StoredEvent, operationId: string | null): MaybePromise<Buffer>;
+}
+
+/** The registry of groups of one instance. */
+export interface ResultGroups {
+  /** Joins the group `key`, creating it with `renderer` if it is new. */
+  join(key: string, renderer: () => GroupRenderer): ResultGroup;
+  /** Leaves a group; the last stream to leave removes it. */
+  leave(group: ResultGroup): void;
+  /** Number of groups. */
+  readonly size: number;
+}
+
+/** How many recent events a group keeps rendered, for streams a few events behind. */
+const RECENT = 8;
+
+interface Group extends ResultGroup {
+  size: number;
+}
+
+/** Creates the group registry. */
+export function createResultGroups(): ResultGroups {
+  const groups = new Map<string, Group>();
+  return {
+    join(key, makeRenderer) {
+      const existing = groups.get(key);
+      if (existing) {
+        existing.size++;
+        return existing;
+      }
+      const renderer = makeRenderer();
+      // Recent payloads and distinct-mode frames, by sequence; a small ring keeps memory flat.
+      const payloads = new Map<number, MaybePromise<string>>();
+      const frames = new Map<number, MaybePromise<Buffer>>();
+      const remember = <T>(cache: Map<number, T>, seq: number, value: T): T => {
+        cache.set(seq, value);
+        if (cache.size > RECENT) cache.delete(cache.keys().next().value as number);
+        return value;
+      };
+      const payloadFor = (event: StoredEvent): MaybePromise<string> =>
+        payloads.get(event.seq) ?? remember(payloads, event.seq, renderer.render(event));
+      const group: Group = {
+        key,
+        size: 1,
+        frameFor(event, operationId) {
+          const encode = (payload: string) =>
+            Buffer.from(renderer.frame(event.cursor, payload, operationId));
+          if (operationId !== null) {
+            const payload = payloadFor(event);
+            return typeof payload === 'string' ? encode(payload) : payload.then(encode);
+          }
+          const cached = frames.get(event.seq);
+          if (cached) return cached;
+          const payload = payloadFor(event);
+          return remember(
+            frames,
+            event.seq,
+            typeof payload === 'string' ? encode(payload) : payload.then(encode),
+          );
+        },
+      };
+      groups.set(key, group);
+      return group;
+    },
+    leave(group) {
+      const g = groups.get(group.key);
+      if (g !== group) return;
+      g.size--;
+      if (g.size <= 0) groups.delete(g.key);
+    },
+    get size() {
+      return groups.size;
+    },
+  };
+}
