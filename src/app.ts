@@ -20,6 +20,7 @@ import { buildSchema } from './schema/index.js';
 import { createStore } from './store/index.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
+import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import { createRequestListener, readBody } from './transport/http.js';
 import { createOperationPreparer } from './transport/operation.js';
@@ -144,10 +145,16 @@ export async function buildApp(
       error: (...args) => logger.error(args.map(String).join(' ')),
     },
   });
+  const execute = createHttpExecutor({
+    schema,
+    createContext: () => createContext(services, SEE_EVERYTHING),
+    logger,
+  });
   let closing: Promise<void> | null = null;
   const listener = createRequestListener({
     yoga,
     streams,
+    execute,
     logger,
     maxRequestBytes: config.maxRequestBytes,
     ready: async () => {

@@ -22,7 +22,7 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/client/generated/**'],
+      exclude: ['src/client/generated/**', 'src/bench/**'],
       reporter: ['text-summary', 'json-summary'],
       thresholds: { lines: 80 },
     },

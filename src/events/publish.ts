@@ -1,12 +1,13 @@
 /**
  * The one publish path, shared by the `publishEvent(s)` mutations and the in-process `emit` API:
- * validate, append durably, then hand the new events to the bus.
+ * validate, append durably (concurrent calls share one transaction), then hand the new events to
+ * the bus.
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.js';
 import { TidingsError, ValidationError } from '../errors.js';
-import type { EventStore } from '../store/types.js';
-import type { StoredEvent } from './types.js';
+import type { AppendOutcome, EventStore } from '../store/types.js';
+import type { NewEvent, StoredEvent } from './types.js';
 import { validateEventInput, type PublishEventInput, type ValidationLimits } from './validate.js';
 
 /** Publishes events; resolves once they are durably stored. */
@@ -23,61 +24,145 @@ export interface PublisherOptions {
    * @default 1000
    */
   maxBatch?: number;
+  /**
+   * Largest number of events appended in one group commit (a single batch larger than this is
+   * still appended whole, alone).
+   * @default 1000
+   */
+  maxGroupEvents?: number;
+}
+
+/** One caller's validated events, waiting for the commit of their group. */
+interface Pending {
+  events: readonly NewEvent[];
+  resolve(outcomes: AppendOutcome[]): void;
+  reject(err: unknown): void;
 }
 
 /**
  * Creates the publish function. A batch is validated whole before anything is stored, appended
  * atomically, and acknowledged only after the store committed it. Events that already existed
  * (idempotent retries) are returned but not delivered again.
+ *
+ * Group commit: calls are queued and appended by one loop, which takes every call waiting (up to
+ * `maxGroupEvents` events) into a single `store.append` — one transaction, in arrival order — and
+ * then gives each caller its own outcomes. The loop starts on the next turn of the event loop
+ * (`setImmediate`), so the requests that arrived together share a commit, and calls that arrive
+ * while a commit is in progress form the next group. When a group fails, its callers are retried
+ * one by one, so a conflicting (or otherwise failing) caller gets the error alone; a caller's own
+ * batch stays atomic either way.
  */
 export function createPublisher(options: PublisherOptions): PublishFn {
   const { store, bus, limits, logger } = options;
   const maxBatch = options.maxBatch ?? 1000;
-  let tail: Promise<void> = Promise.resolve();
-  return async function publish(inputs) {
-    if (inputs.length === 0) return [];
+  const maxGroupEvents = options.maxGroupEvents ?? 1000;
+  const queue: Pending[] = [];
+  /** Whether the commit loop is scheduled or running. */
+  let draining = false;
+
+  /** Hands stored events to the bus; the events are stored, so a failure is only logged. */
+  function dispatch(outcomes: readonly AppendOutcome[]): void {
+    const created = outcomes.filter((o) => o.created).map((o) => o.event);
+    if (created.length === 0) return;
+    // The events are stored: a bus failure must not turn the acknowledged publish into an error.
+    // Streams on other instances catch up from the store.
+    const failed = (err: unknown) =>
+      logger.error({ err, count: created.length }, '[bus] publishing stored events failed');
+    try {
+      bus.publish(created).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  /** Appends one group in one transaction, then answers each of its callers. */
+  async function commit(group: readonly Pending[]): Promise<void> {
+    const only = group.length === 1 ? group[0] : undefined;
+    let outcomes: AppendOutcome[];
+    try {
+      outcomes = await store.append(only ? only.events : group.flatMap((p) => p.events));
+    } catch (err) {
+      if (only) {
+        only.reject(err);
+        return;
+      }
+      // One caller's events (a reused id with other content, say) must not fail the others.
+      for (const pending of group) await commit([pending]);
+      return;
+    }
+    dispatch(outcomes);
+    let offset = 0;
+    for (const pending of group) {
+      pending.resolve(outcomes.slice(offset, offset + pending.events.length));
+      offset += pending.events.length;
+    }
+  }
+
+  /** Takes the next group off the queue: at least one caller, then up to `maxGroupEvents`. */
+  function nextGroup(): Pending[] {
+    let count = 1;
+    let size = (queue[0] as Pending).events.length;
+    while (count < queue.length) {
+      const more = (queue[count] as Pending).events.length;
+      if (size + more > maxGroupEvents) break;
+      size += more;
+      count++;
+    }
+    return queue.splice(0, count);
+  }
+
+  // Append-then-dispatch runs one group at a time, so events reach the bus in cursor order: the
+  // hub never goes back in the sequence, so an event dispatched after a newer one would be
+  // skipped by the streams that already saw the newer one.
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) await commit(nextGroup());
+    } catch (err) {
+      // commit() answers its callers, whatever the store does: this is a bug. Fail the rest.
+      logger.error({ err }, '[events] the publish loop failed');
+      for (const pending of queue.splice(0)) pending.reject(err);
+    } finally {
+      draining = false;
+    }
+  }
+
+  return function publish(inputs) {
+    if (inputs.length === 0) return Promise.resolve([]);
     if (inputs.length > maxBatch) {
-      throw new ValidationError(
-        `[events] a batch holds at most ${maxBatch} events, got ${inputs.length}: split it into smaller batches`,
+      return Promise.reject(
+        new ValidationError(
+          `[events] a batch holds at most ${maxBatch} events, got ${inputs.length}: split it into smaller batches`,
+        ),
       );
     }
     const now = Date.now();
-    const events = inputs.map((input, i) => {
-      try {
-        return validateEventInput(input, limits, now);
-      } catch (err) {
-        if (inputs.length > 1 && err instanceof TidingsError) {
-          throw new ValidationError(
-            `${err.message} (event ${i} of the batch; nothing was stored)`,
-            {
-              cause: err,
-              details: { ...err.details, index: i },
-            },
-          );
+    let events: NewEvent[];
+    try {
+      events = inputs.map((input, i) => {
+        try {
+          return validateEventInput(input, limits, now);
+        } catch (err) {
+          if (inputs.length > 1 && err instanceof TidingsError) {
+            throw new ValidationError(
+              `${err.message} (event ${i} of the batch; nothing was stored)`,
+              {
+                cause: err,
+                details: { ...err.details, index: i },
+              },
+            );
+          }
+          throw err;
         }
-        throw err;
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<StoredEvent[]>((resolve, reject) => {
+      queue.push({ events, resolve: (outcomes) => resolve(outcomes.map((o) => o.event)), reject });
+      if (!draining) {
+        draining = true;
+        setImmediate(() => void drain());
       }
     });
-    // Append-then-dispatch runs one publish at a time, so events reach the bus in cursor order:
-    // the hub never goes back in the sequence, so an event dispatched after a newer one would be
-    // skipped by the streams that already saw the newer one.
-    const done = tail.then(async () => {
-      const outcomes = await store.append(events);
-      const created = outcomes.filter((o) => o.created).map((o) => o.event);
-      if (created.length > 0) {
-        // The events are stored: a bus failure must not turn the acknowledged publish into an
-        // error. Streams on other instances catch up from the store.
-        bus.publish(created).catch((err: unknown) => {
-          logger.error({ err, count: created.length }, '[bus] publishing stored events failed');
-        });
-      }
-      return outcomes;
-    });
-    tail = done.then(
-      () => undefined,
-      () => undefined,
-    );
-    const outcomes = await done;
-    return outcomes.map((o) => o.event);
   };
 }

@@ -3,7 +3,7 @@
  * {@link validateEventInput}; a bad input raises a {@link ValidationError} naming the field and
  * the rule, and nothing is stored.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
@@ -178,7 +178,47 @@ export function validateEventInput(
   // The fingerprint covers the normalised event, so a retry that spells a default out (or leaves
   // it out) is still the same event; the id is the key and a defaulted timestamp is not content.
   const { id: _id, fingerprint: _fp, ...content } = event;
-  const given = { ...content, timestamp };
-  event.fingerprint = createHash('sha256').update(canonicalJson(given)).digest('base64url');
+  event.fingerprint = hash('sha256', contentJson({ ...content, timestamp }), 'base64url');
   return event;
+}
+
+/** What the fingerprint covers: the event without its id, with the timestamp as given. */
+type FingerprintContent = Omit<NewEvent, 'id' | 'fingerprint' | 'timestamp'> & {
+  timestamp: number | null;
+};
+
+/** The keys of {@link FingerprintContent} (all of them: the compiler checks). */
+const CONTENT_KEY_SET = {
+  type: true,
+  inbox: true,
+  clientId: true,
+  timestamp: true,
+  message: true,
+  body: true,
+  severity: true,
+  category: true,
+  action: true,
+  resource: true,
+  actor: true,
+  source: true,
+  parentId: true,
+  correlationId: true,
+} satisfies Record<keyof FingerprintContent, true>;
+/** Those keys in the order {@link canonicalJson} sorts them. */
+const CONTENT_KEYS = Object.keys(CONTENT_KEY_SET).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+const CONTENT_PREFIXES = CONTENT_KEYS.map((k, i) => `${i ? ',' : '{'}${JSON.stringify(k)}:`);
+
+/**
+ * `canonicalJson(content)`, without sorting the keys it always has: the text fingerprints have
+ * always been computed from, so stored fingerprints stay valid.
+ */
+function contentJson(content: FingerprintContent): string {
+  const values = content as unknown as Record<string, unknown>;
+  let out = '';
+  for (let i = 0; i < CONTENT_KEYS.length; i++) {
+    const value = values[CONTENT_KEYS[i] as string];
+    if (value === undefined) return canonicalJson(content);
+    out += `${CONTENT_PREFIXES[i] as string}${value !== null && typeof value === 'object' ? canonicalJson(value) : (JSON.stringify(value) ?? 'null')}`;
+  }
+  return `${out}}`;
 }

@@ -29,6 +29,12 @@ export interface StreamSink {
   deliver(event: StoredEvent): void;
   /** The stream ended on the hub's side (replay failure, shutdown); no call follows. */
   end(error: TidingsError | null): void;
+  /**
+   * During a replay, asked after each event: a promise when the client should catch up before
+   * more is read from the store (the connection's send buffer is full), `null` to go on. Replays
+   * are thereby paced by the reader, so a long one never piles up in memory.
+   */
+  backlog?(): Promise<void> | null;
 }
 
 /** A registered stream. */
@@ -160,6 +166,8 @@ export function createHub(options: HubOptions): Hub {
         for (const event of events) {
           if (entry.closed) return;
           offer(entry, event);
+          const wait = entry.sink.backlog?.();
+          if (wait) await wait;
         }
         if (events.length < replayBatch) break;
       }

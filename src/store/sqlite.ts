@@ -57,6 +57,28 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_client_id_seq      ON events (client_id, seq);
   CREATE INDEX events_ts_seq             ON events (ts, seq);
   `,
+  // Sparse columns: index only the events that have a value. Every filter on them is `=`, `IN` or
+  // `GLOB`, which implies IS NOT NULL, so queries use these indexes as before, while appending an
+  // event without these fields updates 7 B-trees fewer (about half the pages a commit writes).
+  // `client_id` stays whole: stream visibility asks for `client_id IS NULL OR client_id = ?`.
+  `
+  DROP INDEX events_category_seq;
+  DROP INDEX events_action_seq;
+  DROP INDEX events_resource_seq;
+  DROP INDEX events_actor_seq;
+  DROP INDEX events_source_seq;
+  DROP INDEX events_correlation_id_seq;
+  DROP INDEX events_parent_id_seq;
+  CREATE INDEX events_category_seq       ON events (category, seq) WHERE category IS NOT NULL;
+  CREATE INDEX events_action_seq         ON events (action, seq) WHERE action IS NOT NULL;
+  CREATE INDEX events_resource_seq       ON events (resource_type, resource_id, seq)
+    WHERE resource_type IS NOT NULL;
+  CREATE INDEX events_actor_seq          ON events (actor, seq) WHERE actor IS NOT NULL;
+  CREATE INDEX events_source_seq         ON events (source, seq) WHERE source IS NOT NULL;
+  CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq)
+    WHERE correlation_id IS NOT NULL;
+  CREATE INDEX events_parent_id_seq      ON events (parent_id, seq) WHERE parent_id IS NOT NULL;
+  `,
 ];
 
 /** Column of each filter field in the `events` table. */
@@ -223,7 +245,6 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
        fingerprint)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const byId = db.prepare<[string], EventRow>(`${SELECT} WHERE id = ?`);
   const lastSeqStmt = db.prepare<[], { seq: number }>(
     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq",
   );
@@ -255,22 +276,32 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     return row?.e === 1;
   }
 
+  /** The stored events among a list of ids: one query, whatever the number of ids. */
+  const byIds = db.prepare<[string], EventRow>(
+    `${SELECT} WHERE id IN (SELECT value FROM json_each(?))`,
+  );
+
+  const conflict = (id: string) =>
+    new ConflictError(
+      `[store:sqlite] event id "${id}" already exists with different content: use a new ` +
+        'id, or resend exactly the same event',
+      { details: { id } },
+    );
+
   const appendTx = db.transaction((events: readonly NewEvent[]): AppendOutcome[] => {
     const receivedAt = Date.now();
     const outcomes: AppendOutcome[] = [];
+    // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
+    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `seen`.
+    const seen = new Map<string, StoredEvent>();
+    for (const row of byIds.all(JSON.stringify(events.map((e) => e.id)))) {
+      seen.set(row.id, toStoredEvent(row));
+    }
     for (const e of events) {
-      // Look the id up first (it may have been stored earlier, or earlier in this batch): an
-      // INSERT that hits the unique id would still burn an AUTOINCREMENT sequence.
-      const existing = byId.get(e.id);
+      const existing = seen.get(e.id);
       if (existing) {
-        if (existing.fingerprint !== e.fingerprint) {
-          throw new ConflictError(
-            `[store:sqlite] event id "${e.id}" already exists with different content: use a new ` +
-              'id, or resend exactly the same event',
-            { details: { id: e.id } },
-          );
-        }
-        outcomes.push({ event: toStoredEvent(existing), created: false });
+        if (existing.fingerprint !== e.fingerprint) throw conflict(e.id);
+        outcomes.push({ event: existing, created: false });
         continue;
       }
       const body = e.body === null ? null : (JSON.stringify(e.body) ?? null);
@@ -295,17 +326,16 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
         e.fingerprint,
       );
       const seq = Number(result.lastInsertRowid);
-      outcomes.push({
-        // The body as it reads back, so a fresh event equals the same event read later.
-        event: {
-          ...e,
-          body: body === null ? null : (JSON.parse(body) as unknown),
-          seq,
-          cursor: encodeCursor(seq),
-          receivedAt,
-        },
-        created: true,
-      });
+      // The body as it reads back, so a fresh event equals the same event read later.
+      const event: StoredEvent = {
+        ...e,
+        body: body === null ? null : (JSON.parse(body) as unknown),
+        seq,
+        cursor: encodeCursor(seq),
+        receivedAt,
+      };
+      seen.set(e.id, event);
+      outcomes.push({ event, created: true });
     }
     return outcomes;
   });

@@ -46,6 +46,8 @@ interface Outlet {
   /** Operation id in single-connection mode; null in distinct mode. */
   operationId: string | null;
   write(frame: string | Buffer): void;
+  /** A promise while the connection's send buffer is full (see `SseConnection.drained`). */
+  drained(): Promise<void> | null;
   /** Called once the operation has sent its `complete`. */
   done(): void;
 }
@@ -63,6 +65,8 @@ interface Reservation {
   connection: SseConnection | null;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
+  /** Their size; past four times the queue limit the reservation is dropped. */
+  pendingBytes: number;
   operations: Map<string, Running | null>;
   expiry: NodeJS.Timeout | null;
 }
@@ -235,6 +239,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           });
         pending = mine;
       },
+      // A replay waits for frames still being rendered and for the client to read.
+      backlog: () => pending ?? outlet.drained(),
       end(error: TidingsError | null) {
         leave();
         if (error) {
@@ -293,6 +299,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const running = run(prepared, {
       operationId: null,
       write: (f) => conn.write(f),
+      drained: () => conn.drained(),
       done: () => conn.end(),
     });
     conn.onClose(() => running.stop());
@@ -304,6 +311,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const reservation: Reservation = {
       connection: null,
       pending: [],
+      pendingBytes: 0,
       operations: new Map(),
       expiry: null,
     };
@@ -339,6 +347,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const conn = sse.open(req, res);
     reservation.connection = conn;
     for (const frame of reservation.pending.splice(0)) conn.write(frame);
+    reservation.pendingBytes = 0;
     conn.onClose(() => dropReservation(token));
     conn.onOverflow(() => {
       // Every operation ends with the resumable error, queued behind what the client has yet to
@@ -376,9 +385,21 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       operationId,
       write(frame) {
         if (reservations.get(token) !== reservation) return;
-        if (reservation.connection) reservation.connection.write(frame);
-        else reservation.pending.push(frame);
+        if (reservation.connection) {
+          reservation.connection.write(frame);
+          return;
+        }
+        reservation.pending.push(frame);
+        reservation.pendingBytes += frame.length;
+        if (reservation.pendingBytes > 4 * sse.maxQueueBytes) {
+          logger.warn(
+            { pendingBytes: reservation.pendingBytes },
+            'reservation dropped: its stream never connected',
+          );
+          dropReservation(token);
+        }
       },
+      drained: () => reservation.connection?.drained() ?? null,
       done: () => reservation.operations.delete(operationId),
     });
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);

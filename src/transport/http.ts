@@ -1,12 +1,15 @@
 /**
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
- * graphql-sse handler, health checks to themselves, and everything else to graphql-yoga (queries,
- * mutations, GraphiQL), after enforcing the request size limit.
+ * graphql-sse handler, health checks to themselves, JSON `POST`s of queries and mutations to the
+ * fast path (`execute-http.ts`), and everything else to graphql-yoga (GET, GraphiQL, other
+ * content types, preflights, and what the fast path hands back), after enforcing the request
+ * size limit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { HttpError } from './errors.js';
+import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
 import type { GraphQLSseHandler } from './graphql-sse.js';
 
 /** Options of {@link createRequestListener}. */
@@ -14,6 +17,11 @@ export interface RequestListenerOptions {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yoga's context generics do not matter here
   yoga: YogaServerInstance<any, any>;
   streams: GraphQLSseHandler;
+  /**
+   * The fast path for JSON `POST /graphql` requests (see `execute-http.ts`); without it, yoga
+   * answers them.
+   */
+  execute?: HttpExecutor;
   logger: Logger;
   /** Largest request body, bytes; larger ones get 413. */
   maxRequestBytes: number;
@@ -62,10 +70,18 @@ const STREAM_CORS_HEADERS =
 export function createRequestListener(options: RequestListenerOptions) {
   const { yoga, streams, logger, maxRequestBytes } = options;
 
-  async function toYoga(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /** Hands a request to yoga; `read` is its body when it was read already. */
+  async function toYoga(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    read?: Buffer,
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     const body =
-      method === 'GET' || method === 'HEAD' ? undefined : await readBody(req, maxRequestBytes);
+      method === 'GET' || method === 'HEAD'
+        ? undefined
+        : (read ?? (await readBody(req, maxRequestBytes)));
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
@@ -138,6 +154,16 @@ export function createRequestListener(options: RequestListenerOptions) {
         }
         await streams(req, res, url);
         return;
+      }
+      if (options.execute && url.pathname === '/graphql' && isJsonPost(req)) {
+        const mediaType = negotiateJson(req.headers.accept);
+        if (mediaType) {
+          const body = await readBody(req, maxRequestBytes);
+          if (!(await options.execute(req, res, body, mediaType))) {
+            await toYoga(req, res, url, body);
+          }
+          return;
+        }
       }
       await toYoga(req, res, url);
     } catch (err) {

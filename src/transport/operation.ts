@@ -114,27 +114,63 @@ function rootField(selectionSet: SelectionSetNode, document: DocumentNode): Fiel
   return null;
 }
 
+/** Parsed and validated documents by query text, shared by the requests of one instance. */
+export interface DocumentCache {
+  /** The document of `query`, parsed and validated; or the errors that make it unusable. */
+  get(query: string): DocumentNode | readonly GraphQLError[];
+}
+
+/** Options of {@link createDocumentCache}. */
+export interface DocumentCacheOptions {
+  /**
+   * Documents (or their errors) kept; the oldest entry goes first.
+   * @default 1000
+   */
+  cacheSize?: number;
+  /**
+   * Longest query text kept in the cache: longer ones (typically one-off inline batches) are
+   * parsed and validated every time, so they cannot fill memory.
+   * @default Infinity
+   */
+  maxCachedLength?: number;
+}
+
+/**
+ * Creates a cache of parsed and validated documents. Parsing stops at 10,000 tokens; a query that
+ * does not parse or validate gets its errors (cached too).
+ */
+export function createDocumentCache(
+  schema: GraphQLSchema,
+  options: DocumentCacheOptions = {},
+): DocumentCache {
+  const cacheSize = options.cacheSize ?? 1000;
+  const maxCachedLength = options.maxCachedLength ?? Infinity;
+  const documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
+  return {
+    get(query) {
+      const cached = documents.get(query);
+      if (cached) return cached;
+      let result: DocumentNode | readonly GraphQLError[];
+      try {
+        const document = parse(query, { maxTokens: 10_000 });
+        const errors = validate(schema, document);
+        result = errors.length ? errors : document;
+      } catch (err) {
+        result = [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
+      }
+      if (query.length > maxCachedLength) return result;
+      if (documents.size >= cacheSize) documents.delete(documents.keys().next().value as string);
+      documents.set(query, result);
+      return result;
+    },
+  };
+}
+
 /** Creates the preparer, with its document cache. */
 export function createOperationPreparer(options: OperationPreparerOptions): OperationPreparer {
   const { schema } = options;
-  const cacheSize = options.cacheSize ?? 1000;
-  const documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
-
-  function documentFor(query: string): DocumentNode | readonly GraphQLError[] {
-    const cached = documents.get(query);
-    if (cached) return cached;
-    let result: DocumentNode | readonly GraphQLError[];
-    try {
-      const document = parse(query, { maxTokens: 10_000 });
-      const errors = validate(schema, document);
-      result = errors.length ? errors : document;
-    } catch (err) {
-      result = [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
-    }
-    if (documents.size >= cacheSize) documents.delete(documents.keys().next().value as string);
-    documents.set(query, result);
-    return result;
-  }
+  const documents = createDocumentCache(schema, { cacheSize: options.cacheSize });
+  const documentFor = (query: string) => documents.get(query);
 
   return {
     prepare(params, method, resumeAfter) {
@@ -192,7 +228,8 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
         return { kind: 'single', run: async () => ({ errors: [error] }) };
       }
       // `after` only decides where the replay starts, never what an event renders to, so streams
-      // resuming from different cursors still share their results.
+      // resuming from different cursors still share their results. Variables and visibility are
+      // keyed by value, whatever the order of their keys.
       const afterArg = field.arguments?.find((a) => a.name.value === 'after')?.value;
       const shared = { ...variableValues };
       if (afterArg?.kind === Kind.VARIABLE) delete shared[afterArg.name.value];
@@ -200,7 +237,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
         params.query,
         params.operationName,
         canonicalJson(shared),
-        context.visibility,
+        canonicalJson(context.visibility),
       ]);
       return {
         kind: 'stream',

@@ -11,11 +11,18 @@ export interface SseOptions {
   /** The `retry:` hint sent when a stream opens, ms. */
   retryMs: number;
   /**
-   * Bytes a connection may have waiting to be sent before it counts as a slow consumer.
+   * Bytes a connection may have waiting to be sent. A connection that stays above it for
+   * {@link SLOW_CONSUMER_GRACE_MS}, or goes above four times it, is a slow consumer.
    * @default 1048576
    */
   maxQueueBytes?: number;
 }
+
+/**
+ * How long a connection may stay above `maxQueueBytes` without draining. A burst larger than the
+ * limit (a big batch, a replay) is not slowness as long as the client keeps reading.
+ */
+export const SLOW_CONSUMER_GRACE_MS = 1000;
 
 /** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
 export function nextFrame(cursor: string | null, data: string): string {
@@ -58,6 +65,8 @@ export interface SseConnection {
   readonly closed: boolean;
   /** Registers a callback for when the connection ends, by either side. */
   onClose(callback: () => void): void;
+  /** A promise resolved once the send buffer drained (or the connection ended); null if not full. */
+  drained(): Promise<void> | null;
   /**
    * Registers a callback for when the client reads too slowly: the bytes waiting to be sent
    * passed `maxQueueBytes`. The callback should end the stream with a resumable error.
@@ -91,16 +100,36 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       const callbacks: (() => void)[] = [];
       let overflowCallbacks: (() => void)[] | null = [];
       let closed = false;
+      /** When the queue went above the limit without draining since; 0 when it is below. */
+      let overSince = 0;
+      const overflow = () => {
+        const callbacks = overflowCallbacks ?? [];
+        overflowCallbacks = null;
+        for (const cb of callbacks) cb();
+      };
       const conn: SseConnection = {
         write(frame) {
           if (closed) return;
           // write() returning false only means the socket buffer is full; the frame is queued in
           // the response. The queue is bounded here instead of growing with a slow reader.
-          if (!res.write(frame) && res.writableLength > maxQueueBytes && overflowCallbacks) {
-            const overflow = overflowCallbacks;
-            overflowCallbacks = null;
-            for (const cb of overflow) cb();
-          }
+          if (res.write(frame) || !overflowCallbacks) return;
+          const queued = res.writableLength;
+          if (queued <= maxQueueBytes) return;
+          const now = Date.now();
+          if (overSince === 0) overSince = now;
+          if (queued > 4 * maxQueueBytes || now - overSince > SLOW_CONSUMER_GRACE_MS) overflow();
+        },
+        drained() {
+          if (closed || !res.writableNeedDrain) return null;
+          return new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
         },
         end() {
           if (closed) return;
@@ -127,6 +156,7 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       req.socket.setNoDelay(true);
       req.socket.setKeepAlive(true);
       res.on('close', finish);
+      res.on('drain', () => (overSince = 0));
       res.writeHead(200, sseHeaders(headers));
       res.write(`retry: ${options.retryMs}\n\n`);
       open.add(conn);

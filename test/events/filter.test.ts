@@ -411,4 +411,34 @@ describe('validateEventInput', () => {
     expect(prints).not.toContain(reference);
     expect(new Set(prints).size).toBe(prints.length);
   });
+
+  it('should keep the fingerprints of earlier versions, so stored events still match their retries', () => {
+    const inputs: PublishEventInput[] = [
+      { type: 'vm.started' },
+      {
+        type: 'vm.started',
+        inbox: 'ops',
+        clientId: 'c',
+        message: 'héllo "q"\n',
+        body: { b: [1, { y: 2, x: null }], a: 'z', é: true },
+        severity: 'ERROR',
+        category: 'cat',
+        action: 'act',
+        resource: { id: '1', type: 'vm' },
+        actor: 'alice',
+        source: 'svc',
+        parentId: 'p1',
+        correlationId: 'corr',
+        timestamp: '2026-01-31T12:00:00Z',
+      },
+      { type: 'x', body: [3, 'a', null], timestamp: 0 },
+      { type: 'x', body: 'just a string' },
+    ];
+    expect(inputs.map((i) => validateEventInput(i, undefined, 123).fingerprint)).toEqual([
+      'DJvURiFT0R-cRdnWgUhKvXRMKo2lx9xi37jNMnqmfg0',
+      'rWB_AZVHmisBgQVXnG1PM6kzLTjMtwuar-0mltkgJYs',
+      'WdWne8lEMNwyyN2M6fHMRAbUNoKmlYzLcusqz1KwHpI',
+      'fzv78aSGsQ0D9Tm6chtw8jLBkxqDB9L5_o37_mpffP0',
+    ]);
+  });
 });

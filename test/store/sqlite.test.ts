@@ -4,6 +4,8 @@ import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConflictError, StoreError } from '../../src/errors.js';
+import { clausesToSql, compileFilter } from '../../src/events/filter.js';
+import { SEE_EVERYTHING } from '../../src/events/types.js';
 import { validateEventInput } from '../../src/events/validate.js';
 import type { NewEvent } from '../../src/events/types.js';
 import { createStore } from '../../src/store/index.js';
@@ -18,6 +20,17 @@ const freshPath = (dir = 'db') => join(root, `${dir}-${++counter}`, 'events.db')
 afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
+
+/** The indexes of the sparse columns, partial since schema version 2. */
+const SPARSE_INDEXES = [
+  'events_action_seq',
+  'events_actor_seq',
+  'events_category_seq',
+  'events_correlation_id_seq',
+  'events_parent_id_seq',
+  'events_resource_seq',
+  'events_source_seq',
+];
 
 const ev = (id: string, extra: Record<string, unknown> = {}): NewEvent =>
   validateEventInput({ id, type: 'test.event', ...extra });
@@ -136,6 +149,84 @@ describe('sqlite store', () => {
       /first must be/,
     );
     await store.close();
+  });
+
+  it('should index the sparse columns only where they have a value, and still use those indexes', async () => {
+    const path = freshPath();
+    await createSqliteStore({ path }).close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const indexes = db
+        .prepare<[], { name: string; sql: string }>(
+          "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+        )
+        .all();
+      const partial = indexes.filter((i) => /WHERE \w+ IS NOT NULL/.test(i.sql)).map((i) => i.name);
+      expect(partial.sort()).toEqual(SPARSE_INDEXES);
+      for (const [filter, index] of [
+        [{ categories: ['a', 'b*'] }, 'events_category_seq'],
+        [{ actions: ['a'] }, 'events_action_seq'],
+        [{ resourceType: 'vm', resourceId: 'x' }, 'events_resource_seq'],
+        [{ actor: 'u' }, 'events_actor_seq'],
+        [{ source: 's' }, 'events_source_seq'],
+        [{ correlationId: 'c' }, 'events_correlation_id_seq'],
+        [{ parentId: 'p' }, 'events_parent_id_seq'],
+      ] as const) {
+        const where = clausesToSql(compileFilter(filter, SEE_EVERYTHING), sqliteDialect);
+        const plan = db
+          .prepare<unknown[], { detail: string }>(
+            `EXPLAIN QUERY PLAN SELECT * FROM events WHERE ${where.sql} AND seq < ? ORDER BY seq DESC LIMIT 10`,
+          )
+          .all(...where.params, 100)
+          .map((r) => r.detail)
+          .join(' | ');
+        expect(plan).toContain(index);
+      }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('should migrate a version 1 database to partial indexes, keeping its events', async () => {
+    const path = freshPath();
+    const first = createSqliteStore({ path });
+    await first.append([ev('a', { category: 'c1', actor: 'u1' }), ev('b')]);
+    await first.close();
+    // Back to version 1: its whole indexes, and no record of the later migrations.
+    const db = new Database(path);
+    for (const name of SPARSE_INDEXES) db.exec(`DROP INDEX ${name}`);
+    db.exec(`
+      CREATE INDEX events_category_seq       ON events (category, seq);
+      CREATE INDEX events_action_seq         ON events (action, seq);
+      CREATE INDEX events_resource_seq       ON events (resource_type, resource_id, seq);
+      CREATE INDEX events_actor_seq          ON events (actor, seq);
+      CREATE INDEX events_source_seq         ON events (source, seq);
+      CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq);
+      CREATE INDEX events_parent_id_seq      ON events (parent_id, seq);
+      DELETE FROM schema_migrations WHERE version > 1;
+    `);
+    db.close();
+
+    const store = createSqliteStore({ path });
+    try {
+      const page = await store.page({
+        clauses: compileFilter({ categories: ['c1'], actor: 'u1' }, SEE_EVERYTHING),
+        first: 10,
+      });
+      expect(page.events.map((e) => e.id)).toEqual(['a']);
+      expect(await store.lastSeq()).toBe(2);
+    } finally {
+      await store.close();
+    }
+    const migrated = new Database(path, { readonly: true });
+    const versions = migrated.prepare('SELECT version FROM schema_migrations').pluck().all();
+    const sql = migrated
+      .prepare("SELECT sql FROM sqlite_master WHERE name = 'events_category_seq'")
+      .pluck()
+      .get();
+    migrated.close();
+    expect(versions).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect(sql).toMatch(/WHERE category IS NOT NULL/);
   });
 
   it('should escape GLOB wildcards in prefixes by wrapping them in brackets', () => {
