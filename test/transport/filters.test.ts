@@ -3,18 +3,11 @@
  * Each case reads its own inbox, publishes events that must and must not match, and ends with
  * one that matches, so the exact list received proves that nothing else was delivered.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PublishEventInput } from '../../src/events/validate.js';
-import { tserver, type TServer } from '../tserver.js';
-import { eventsOf, streams } from './helpers.js';
+import { eventsOf, serverWithStreams } from './helpers.js';
 
-let s: TServer;
-const subs = streams(() => s);
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(() => subs.cleanup());
-afterAll(() => s.stop());
+const t = serverWithStreams();
 
 interface FilterCase {
   name: string;
@@ -153,7 +146,7 @@ const CASES: FilterCase[] = [
 
 describe.each([false, true])('eventStream filters, singleConnection=%s', (singleConnection) => {
   it('should deliver exactly the live events that match each filter', async () => {
-    const client = s.client({ singleConnection });
+    const client = t.s.client({ singleConnection });
     const prefix = `filters-${singleConnection}`;
     const running = [];
     for (const [i, c] of CASES.entries()) {
@@ -161,15 +154,15 @@ describe.each([false, true])('eventStream filters, singleConnection=%s', (single
       running.push({
         c,
         inbox,
-        sub: await subs.open(client, { inboxes: [inbox], filter: c.filter }),
+        sub: await t.subs.open(client, { inboxes: [inbox], filter: c.filter }),
       });
     }
     // A witness on every inbox of this describe: it tells when all publishes went through.
-    const witness = await subs.open(client, { inboxes: [`${prefix}-*`] });
+    const witness = await t.subs.open(client, { inboxes: [`${prefix}-*`] });
     const expected = new Map<string, string[]>();
     let total = 0;
     for (const { c, inbox } of running) {
-      const stored = await s.app.publish(c.events.map(([input]) => ({ ...input, inbox })));
+      const stored = await t.s.app.publish(c.events.map(([input]) => ({ ...input, inbox })));
       total += stored.length;
       expected.set(
         inbox,

@@ -4,8 +4,9 @@
  * Server-Sent Events off a plain `fetch` response.
  */
 import type { Client } from 'graphql-sse';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { EventStore } from '../../src/store/types.js';
-import { tsubscribe, type TServer } from '../tserver.js';
+import { tserver, tsubscribe, type TServer } from '../tserver.js';
 
 /** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -233,5 +234,26 @@ export function withLatency(store: EventStore): EventStore {
     lastSeq: slow(store.lastSeq),
     ping: slow(store.ping),
     close: store.close,
+  };
+}
+
+/**
+ * One server for the test file, with a {@link streams} helper whose streams are closed after
+ * every test: registers the vitest hooks and returns accessors.
+ */
+export function serverWithStreams(config: Parameters<typeof tserver>[0] = {}) {
+  let server: TServer | undefined;
+  const subs = streams(() => server as TServer);
+  beforeAll(async () => {
+    server = await tserver(config);
+  });
+  afterEach(() => subs.cleanup());
+  afterAll(() => server?.stop());
+  return {
+    /** The server (available inside tests and hooks). */
+    get s(): TServer {
+      return server as TServer;
+    },
+    subs,
   };
 }

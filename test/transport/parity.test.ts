@@ -4,19 +4,12 @@
  * Both must give the same payloads for the same document and variables.
  */
 import { parse, subscribe, validate, type ExecutionResult } from 'graphql';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createContext } from '../../src/context.js';
 import { SEE_EVERYTHING } from '../../src/events/types.js';
-import { tserver, type TServer } from '../tserver.js';
-import { streams, waitFor } from './helpers.js';
+import { waitFor, serverWithStreams } from './helpers.js';
 
-let s: TServer;
-const subs = streams(() => s);
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(() => subs.cleanup());
-afterAll(() => s.stop());
+const t = serverWithStreams();
 
 const DOCUMENT = /* GraphQL */ `
   fragment Who on Event {
@@ -89,35 +82,35 @@ async function viaGraphqlJs(
   variableValues: Record<string, unknown> = VARIABLES,
 ) {
   const services = {
-    store: s.app.store,
-    hub: s.app.hub,
-    publish: s.app.publish,
+    store: t.s.app.store,
+    hub: t.s.app.hub,
+    publish: t.s.app.publish,
     maxPageSize: 500,
   };
-  const before = s.app.hub.size;
+  const before = t.s.app.hub.size;
   const document = parse(source);
-  expect(validate(s.app.schema, document)).toEqual([]);
+  expect(validate(t.s.app.schema, document)).toEqual([]);
   const result = await subscribe({
-    schema: s.app.schema,
+    schema: t.s.app.schema,
     document,
     variableValues,
     contextValue: createContext(services, SEE_EVERYTHING),
   });
   if (!(Symbol.asyncIterator in result)) throw new Error(JSON.stringify(result));
-  await waitFor(() => s.app.hub.size > before, 'the graphql-js stream');
+  await waitFor(() => t.s.app.hub.size > before, 'the graphql-js stream');
   await publish();
   const results: ExecutionResult[] = [];
   for await (const r of result) {
     results.push(r);
     if (results.length === n) break;
   }
-  await waitFor(() => s.app.hub.size === before, 'the graphql-js stream to close');
+  await waitFor(() => t.s.app.hub.size === before, 'the graphql-js stream to close');
   return JSON.parse(JSON.stringify(results)) as unknown[];
 }
 
 describe.each([false, true])('subscribe() parity, singleConnection=%s', (singleConnection) => {
   it('should give the same payloads over SSE as graphql-js subscribe() for aliases, __typename, fragments, directives, variables and parent', async () => {
-    const [parent] = await s.app.publish([
+    const [parent] = await t.s.app.publish([
       { id: `parent-${singleConnection}`, type: 'job.started', inbox: 'parity' },
     ]);
     const inputs = [
@@ -142,8 +135,8 @@ describe.each([false, true])('subscribe() parity, singleConnection=%s', (singleC
     ];
     // Both read live events from the same cursor: open SSE first, then run graphql-js, whose
     // publish goes to both.
-    const sse = await subs.open(s.client({ singleConnection }), VARIABLES, DOCUMENT);
-    const js = await viaGraphqlJs(3, () => s.app.publish(inputs));
+    const sse = await t.subs.open(t.s.client({ singleConnection }), VARIABLES, DOCUMENT);
+    const js = await viaGraphqlJs(3, () => t.s.app.publish(inputs));
     await sse.next(3);
     expect(sse.results).toEqual(js);
     expect(js).toHaveLength(3);
@@ -164,11 +157,11 @@ describe.each([false, true])('subscribe() parity, singleConnection=%s', (singleC
 
   it('should find the root field through fragments the same way graphql-js does', async () => {
     const variables = { inboxes: ['parity-fragments'] };
-    const sse = await subs.open(s.client({ singleConnection }), variables, ROOT_IN_FRAGMENT);
+    const sse = await t.subs.open(t.s.client({ singleConnection }), variables, ROOT_IN_FRAGMENT);
     const js = await viaGraphqlJs(
       2,
       () =>
-        s.app.publish([
+        t.s.app.publish([
           { type: 'one', inbox: 'parity-fragments' },
           { type: 'two', inbox: 'parity-fragments' },
         ]),

@@ -7,15 +7,17 @@ import type { StoredEvent } from '../../src/events/types.js';
 import type { PublishEventInput } from '../../src/events/validate.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { tserver, type TServer } from '../tserver.js';
-import { eventsOf, random, streams, waitFor, withLatency, type Subscription } from './helpers.js';
+import {
+  eventsOf,
+  random,
+  streams,
+  waitFor,
+  withLatency,
+  type Subscription,
+  serverWithStreams,
+} from './helpers.js';
 
-let s: TServer;
-const subs = streams(() => s);
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(() => subs.cleanup());
-afterAll(() => s.stop());
+const t = serverWithStreams();
 
 /** Every stored event, oldest first, straight from the store. */
 async function storedEvents(server: TServer): Promise<StoredEvent[]> {
@@ -31,16 +33,16 @@ describe.each([false, true])('replay then live, singleConnection=%s', (singleCon
   const inbox = `replay-${singleConnection}`;
 
   it('should replay the stored events after the cursor, then continue live', async () => {
-    const stored = await s.app.publish(
+    const stored = await t.s.app.publish(
       Array.from({ length: 6 }, (_, i) => ({ type: `stored.${i}`, inbox })),
     );
-    await s.app.publish([{ type: 'elsewhere', inbox: `${inbox}-other` }]);
-    const sub = await subs.open(s.client({ singleConnection }), {
+    await t.s.app.publish([{ type: 'elsewhere', inbox: `${inbox}-other` }]);
+    const sub = await t.subs.open(t.s.client({ singleConnection }), {
       inboxes: [inbox],
       after: stored[1]?.cursor,
     });
     await sub.next(4);
-    const live = await s.app.publish([
+    const live = await t.s.app.publish([
       { type: 'live.0', inbox },
       { type: 'live.1', inbox },
     ]);
@@ -51,30 +53,30 @@ describe.each([false, true])('replay then live, singleConnection=%s', (singleCon
   });
 
   it('should replay only what matches the stream, with the targeting of live delivery', async () => {
-    const stored = await s.app.publish([
+    const stored = await t.s.app.publish([
       { type: 'keep.a', inbox },
       { type: 'drop', inbox },
       { type: 'keep.b', inbox, clientId: 'me' },
       { type: 'keep.c', inbox, clientId: 'other' },
     ]);
-    const sub = await subs.open(s.client({ singleConnection }), {
+    const sub = await t.subs.open(t.s.client({ singleConnection }), {
       inboxes: [inbox],
       clientId: 'me',
       filter: { types: ['keep.*'] },
       after: stored[0]?.cursor,
     });
-    const [last] = await s.app.publish([{ type: 'keep.last', inbox }]);
+    const [last] = await t.s.app.publish([{ type: 'keep.last', inbox }]);
     await sub.next(2);
     expect(eventsOf(sub).map((e) => e.cursor)).toEqual([stored[2]?.cursor, last?.cursor]);
   });
 
   it('should start live when `after` is the newest cursor', async () => {
-    const [newest] = await s.app.publish([{ type: 'newest', inbox }]);
-    const sub = await subs.open(s.client({ singleConnection }), {
+    const [newest] = await t.s.app.publish([{ type: 'newest', inbox }]);
+    const sub = await t.subs.open(t.s.client({ singleConnection }), {
       inboxes: [inbox],
       after: newest?.cursor,
     });
-    const [next] = await s.app.publish([{ type: 'next', inbox }]);
+    const [next] = await t.s.app.publish([{ type: 'next', inbox }]);
     await sub.next(1);
     expect(eventsOf(sub).map((e) => e.cursor)).toEqual([next?.cursor]);
   });

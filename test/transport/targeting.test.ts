@@ -6,18 +6,11 @@
  * Negative checks need no sleep: every scenario ends with an event the stream must receive, and
  * streams see events in cursor order, so once it arrived anything wrongly delivered would have too.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PublishEventInput } from '../../src/events/validate.js';
-import { tserver, type TServer } from '../tserver.js';
-import { eventsOf, streams, type Subscription } from './helpers.js';
+import { eventsOf, type Subscription, serverWithStreams } from './helpers.js';
 
-let s: TServer;
-const subs = streams(() => s);
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(() => subs.cleanup());
-afterAll(() => s.stop());
+const t = serverWithStreams();
 
 /** Publishes `inputs` one batch, then waits until `sub` received `expected` and returns the ids. */
 async function publishAndCollect(
@@ -25,20 +18,20 @@ async function publishAndCollect(
   inputs: PublishEventInput[],
   expected: number,
 ): Promise<string[]> {
-  await s.app.publish(inputs);
+  await t.s.app.publish(inputs);
   await sub.next(expected);
   return eventsOf(sub).map((e) => e.id);
 }
 
 describe.each([false, true])('eventStream targeting, singleConnection=%s', (singleConnection) => {
-  const client = () => s.client({ singleConnection });
+  const client = () => t.s.client({ singleConnection });
   const tag = singleConnection ? 'single' : 'distinct';
   let n = 0;
   /** A unique event id, so the assertions name events. */
   const id = (name: string) => `${tag}-${name}-${++n}`;
 
   it('should put an event published without an inbox in `global`, delivered to a stream on `global`', async () => {
-    const sub = await subs.open(client(), { inboxes: ['global'] });
+    const sub = await t.subs.open(client(), { inboxes: ['global'] });
     const [plain, other, last] = [id('plain'), id('other'), id('last')];
     const ids = await publishAndCollect(
       sub,
@@ -54,10 +47,10 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should deliver only the named inbox, and every named inbox of a stream with several', async () => {
-    const one = await subs.open(client(), { inboxes: ['t-a'] });
-    const two = await subs.open(client(), { inboxes: ['t-a', 't-b'] });
+    const one = await t.subs.open(client(), { inboxes: ['t-a'] });
+    const two = await t.subs.open(client(), { inboxes: ['t-a', 't-b'] });
     const [a1, b1, c1, a2, b2] = ['a1', 'b1', 'c1', 'a2', 'b2'].map(id);
-    await s.app.publish([
+    await t.s.app.publish([
       { id: a1, type: 't', inbox: 't-a' },
       { id: b1, type: 't', inbox: 't-b' },
       { id: c1, type: 't', inbox: 't-c' },
@@ -71,7 +64,7 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should give a stream with clientId "a" the broadcast events plus those targeted to "a", never those targeted to "b"', async () => {
-    const sub = await subs.open(client(), { inboxes: ['t-clients'], clientId: 'a' });
+    const sub = await t.subs.open(client(), { inboxes: ['t-clients'], clientId: 'a' });
     const [broadcast, forA, forB, forAElsewhere, last] = [
       'broadcast',
       'forA',
@@ -95,7 +88,7 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should give a stream without clientId the broadcast events only', async () => {
-    const sub = await subs.open(client(), { inboxes: ['t-broadcast'] });
+    const sub = await t.subs.open(client(), { inboxes: ['t-broadcast'] });
     const [forA, broadcast, forB, last] = ['forA', 'broadcast', 'forB', 'last'].map(id);
     const ids = await publishAndCollect(
       sub,
@@ -111,10 +104,10 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should give a stream without inboxes every inbox, with client targeting still applied', async () => {
-    const all = await subs.open(client(), {});
-    const allForA = await subs.open(client(), { clientId: 'a' });
+    const all = await t.subs.open(client(), {});
+    const allForA = await t.subs.open(client(), { clientId: 'a' });
     const [x, y, forA, forB, g] = ['x', 'y', 'forA', 'forB', 'g'].map(id);
-    await s.app.publish([
+    await t.s.app.publish([
       { id: x, type: 't', inbox: 'any-x' },
       { id: y, type: 't', inbox: 'any-y' },
       { id: forA, type: 't', inbox: 'any-z', clientId: 'a' },
@@ -127,8 +120,8 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should match inbox patterns ending in * by prefix', async () => {
-    const sub = await subs.open(client(), { inboxes: ['pdfm*'] });
-    const withClient = await subs.open(client(), { inboxes: ['pdfm*', 'exact'], clientId: 'c' });
+    const sub = await t.subs.open(client(), { inboxes: ['pdfm*'] });
+    const withClient = await t.subs.open(client(), { inboxes: ['pdfm*', 'exact'], clientId: 'c' });
     const [p1, other, p2, targeted, exact, last] = [
       'p1',
       'other',
@@ -137,7 +130,7 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
       'exact',
       'last',
     ].map(id);
-    await s.app.publish([
+    await t.s.app.publish([
       { id: p1, type: 't', inbox: 'pdfm' },
       { id: other, type: 't', inbox: 'pdf' },
       { id: p2, type: 't', inbox: 'pdfm-42' },
@@ -151,9 +144,9 @@ describe.each([false, true])('eventStream targeting, singleConnection=%s', (sing
   });
 
   it('should deliver nothing to a stream on an empty inbox list', async () => {
-    const none = await subs.open(client(), { inboxes: [] });
-    const witness = await subs.open(client(), {});
-    await s.app.publish([{ type: 't', inbox: 'empty-list' }, { type: 't' }]);
+    const none = await t.subs.open(client(), { inboxes: [] });
+    const witness = await t.subs.open(client(), {});
+    await t.s.app.publish([{ type: 't', inbox: 'empty-list' }, { type: 't' }]);
     await witness.next(2);
     expect(none.results).toEqual([]);
   });
