@@ -14,18 +14,7 @@ import {
 import { validateEventInput, type PublishEventInput } from '../../src/events/validate.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
-
-/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { random } from '../trandom.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

@@ -3,30 +3,30 @@
  * sees them, and the edges of the single-connection protocol (reservations, tokens, operation
  * ids), read with plain `fetch`.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../src/events/cursor.js';
-import { tserver, tsubscribe, type TServer } from '../tserver.js';
-import { dataOf, rawPost, rawStream, STREAM_QUERY, waitFor, type RawStream } from './helpers.js';
+import { tsubscribe } from '../tserver.js';
+import {
+  dataOf,
+  rawPost,
+  rawStream,
+  STREAM_QUERY,
+  waitFor,
+  type RawStream,
+  serverWithRawStreams,
+} from './helpers.js';
 
-let s: TServer;
-const open: RawStream[] = [];
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(async () => {
-  for (const raw of open.splice(0)) raw.close();
-  await waitFor(() => s.app.hub.size === 0 && s.app.sse.size === 0, 'every stream to close');
-});
-afterAll(() => s.stop());
+const t = serverWithRawStreams();
+const { open } = t;
 
-const streamUrl = () => `${s.url}/graphql/stream`;
+const streamUrl = () => `${t.s.url}/graphql/stream`;
 
 type ErrorResult = { errors?: { message: string; extensions?: Record<string, unknown> }[] };
 
 describe.each([false, true])('stream errors, singleConnection=%s', (singleConnection) => {
   /** Subscribes and waits for the stream to end; returns what the client saw. */
   async function ended(variables: Record<string, unknown>, query = STREAM_QUERY) {
-    const sub = tsubscribe(s.client({ singleConnection }), query, variables);
+    const sub = tsubscribe(t.s.client({ singleConnection }), query, variables);
     await waitFor(() => sub.completed || !!sub.failure, 'the stream to end');
     return sub;
   }
@@ -42,7 +42,7 @@ describe.each([false, true])('stream errors, singleConnection=%s', (singleConnec
   });
 
   it('should answer a cursor past the newest event with a BAD_CURSOR error, then complete', async () => {
-    const [newest] = await s.app.publish([{ type: 'newest' }]);
+    const [newest] = await t.s.app.publish([{ type: 'newest' }]);
     const sub = await ended({ after: encodeCursor((newest?.seq ?? 0) + 1000) });
     expect(sub.failure).toBeNull();
     expect(sub.completed).toBe(true);
@@ -50,7 +50,7 @@ describe.each([false, true])('stream errors, singleConnection=%s', (singleConnec
     expect(sub.results).toHaveLength(1);
     expect(result?.errors?.[0]?.extensions?.code).toBe('BAD_CURSOR');
     expect(result?.errors?.[0]?.message).toContain('past the newest stored event');
-    expect(s.app.hub.size).toBe(0);
+    expect(t.s.app.hub.size).toBe(0);
   });
 });
 
@@ -69,7 +69,7 @@ describe('invalid operations', () => {
   });
 
   it('should give the graphql-sse client a validation error as a result, then complete, in distinct connections mode', async () => {
-    const sub = tsubscribe(s.client(), 'subscription { eventStream { nope } }');
+    const sub = tsubscribe(t.s.client(), 'subscription { eventStream { nope } }');
     await waitFor(() => sub.completed || !!sub.failure, 'the stream to end');
     expect(sub.failure).toBeNull();
     expect((sub.results[0] as ErrorResult).errors?.[0]?.message).toMatch(/nope/);
@@ -85,7 +85,7 @@ describe('invalid operations', () => {
   });
 
   it('should refuse a mutation sent with GET in distinct connections mode, storing nothing', async () => {
-    const before = await s.app.store.lastSeq();
+    const before = await t.s.app.store.lastSeq();
     const url = new URL(streamUrl());
     url.searchParams.set('query', 'mutation { publishEvent(input: { type: "over.get" }) { id } }');
     const raw = await rawStream(url.toString(), { headers: { accept: 'text/event-stream' } });
@@ -93,7 +93,7 @@ describe('invalid operations', () => {
     await raw.waitEnd();
     const next = raw.frames.find((f) => f.event === 'next');
     expect(next && dataOf<ErrorResult>(next).errors?.[0]?.message).toMatch(/GET/);
-    expect(await s.app.store.lastSeq()).toBe(before);
+    expect(await t.s.app.store.lastSeq()).toBe(before);
   });
 
   it('should let a mutation through over POST on the stream endpoint', async () => {
@@ -162,8 +162,8 @@ describe('single connection protocol', () => {
       extensions: { operationId: 'op-1' },
     });
     expect(res.status).toBe(202);
-    await waitFor(() => s.app.hub.size === 1, 'the operation to start');
-    const [event] = await s.app.publish([{ type: 'proto', inbox: 'single-proto' }]);
+    await waitFor(() => t.s.app.hub.size === 1, 'the operation to start');
+    const [event] = await t.s.app.publish([{ type: 'proto', inbox: 'single-proto' }]);
     const next = await raw.waitFor((f) => f.event === 'next', 'the next frame');
     expect(next.id).toBe(event?.cursor);
     const data = dataOf<{ id: string; payload: { data: { eventStream: { cursor: string } } } }>(
@@ -177,7 +177,7 @@ describe('single connection protocol', () => {
       headers: { 'x-graphql-event-stream-token': token },
     });
     expect(del.status).toBe(200);
-    await waitFor(() => s.app.hub.size === 0, 'the operation to stop');
+    await waitFor(() => t.s.app.hub.size === 0, 'the operation to stop');
   });
 
   it('should send the complete frame of a finished operation with its id', async () => {
@@ -217,7 +217,7 @@ describe('single connection protocol', () => {
     const res = await operate(token, { query: STREAM_QUERY });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorResult).errors?.[0]?.message).toMatch(/operationId/);
-    expect(s.app.hub.size).toBe(0);
+    expect(t.s.app.hub.size).toBe(0);
   });
 
   it('should answer an operation id already in use with 409', async () => {
@@ -225,7 +225,7 @@ describe('single connection protocol', () => {
     const body = { query: STREAM_QUERY, extensions: { operationId: 'twice' } };
     expect((await operate(token, body)).status).toBe(202);
     expect((await operate(token, body)).status).toBe(409);
-    expect(s.app.hub.size).toBe(1);
+    expect(t.s.app.hub.size).toBe(1);
   });
 
   it('should answer an invalid operation with 400 and its errors', async () => {
@@ -262,14 +262,14 @@ describe('single connection protocol', () => {
 
   it('should refuse a mutation sent with GET, storing nothing', async () => {
     const { token } = await connect();
-    const before = await s.app.store.lastSeq();
+    const before = await t.s.app.store.lastSeq();
     const url = new URL(streamUrl());
     url.searchParams.set('query', 'mutation { publishEvent(input: { type: "over.get" }) { id } }');
     url.searchParams.set('extensions', JSON.stringify({ operationId: 'm' }));
     const res = await fetch(url, { headers: { 'x-graphql-event-stream-token': token } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorResult).errors?.[0]?.message).toMatch(/GET/);
-    expect(await s.app.store.lastSeq()).toBe(before);
+    expect(await t.s.app.store.lastSeq()).toBe(before);
   });
 
   it('should drop the reservation and its operations when the stream closes', async () => {
@@ -282,9 +282,9 @@ describe('single connection protocol', () => {
         })
       ).status,
     ).toBe(202);
-    await waitFor(() => s.app.hub.size === 1, 'the operation to start');
+    await waitFor(() => t.s.app.hub.size === 1, 'the operation to start');
     raw.close();
-    await waitFor(() => s.app.hub.size === 0, 'the operation to stop');
+    await waitFor(() => t.s.app.hub.size === 0, 'the operation to stop');
     const res = await operate(token, { query: STREAM_QUERY, extensions: { operationId: 'p' } });
     expect(res.status).toBe(404);
   });

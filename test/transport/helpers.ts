@@ -197,17 +197,7 @@ export function dataOf<T = { data?: unknown; errors?: { extensions?: { code?: st
   return JSON.parse(frame.data ?? 'null') as T;
 }
 
-/** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { random } from '../trandom.js';
 
 /**
  * A real store answering like a networked one: every call yields to the event loop before and
@@ -255,5 +245,30 @@ export function serverWithStreams(config: Parameters<typeof tserver>[0] = {}) {
       return server as TServer;
     },
     subs,
+  };
+}
+
+/**
+ * One server for the test file, with raw SSE streams collected in `open` and closed after every
+ * test (which then waits for the hub and the SSE registry to be empty).
+ */
+export function serverWithRawStreams(config: Parameters<typeof tserver>[0] = {}) {
+  let server: TServer | undefined;
+  const open: RawStream[] = [];
+  beforeAll(async () => {
+    server = await tserver(config);
+  });
+  afterEach(async () => {
+    for (const raw of open.splice(0)) raw.close();
+    const app = (server as TServer).app;
+    await waitFor(() => app.hub.size === 0 && app.sse.size === 0, 'every stream to close');
+  });
+  afterAll(() => server?.stop());
+  return {
+    /** The server (available inside tests and hooks). */
+    get s(): TServer {
+      return server as TServer;
+    },
+    open,
   };
 }

@@ -3,20 +3,20 @@
  * the `retry:` hint, `id:` lines carrying cursors, the `complete` frame, keepalive comments,
  * `Last-Event-ID` resumption and streams on `/graphql`.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tserver, type TServer } from '../tserver.js';
-import { dataOf, rawPost, rawStream, STREAM_QUERY, waitFor, type RawStream } from './helpers.js';
+import {
+  dataOf,
+  rawPost,
+  rawStream,
+  STREAM_QUERY,
+  waitFor,
+  type RawStream,
+  serverWithRawStreams,
+} from './helpers.js';
 
-let s: TServer;
-const open: RawStream[] = [];
-beforeAll(async () => {
-  s = await tserver();
-});
-afterEach(async () => {
-  for (const raw of open.splice(0)) raw.close();
-  await waitFor(() => s.app.hub.size === 0 && s.app.sse.size === 0, 'every stream to close');
-});
-afterAll(() => s.stop());
+const t = serverWithRawStreams();
+const { open } = t;
 
 /** Opens a raw stream and remembers it for cleanup. */
 async function track(opening: Promise<RawStream>): Promise<RawStream> {
@@ -25,11 +25,11 @@ async function track(opening: Promise<RawStream>): Promise<RawStream> {
   return raw;
 }
 
-const streamUrl = () => `${s.url}/graphql/stream`;
+const streamUrl = () => `${t.s.url}/graphql/stream`;
 
 /** A GET URL carrying the operation in query parameters, as an `EventSource` would use. */
 function getUrl(path: string, variables: Record<string, unknown>, query = STREAM_QUERY): string {
-  const url = new URL(path, s.url);
+  const url = new URL(path, t.s.url);
   url.searchParams.set('query', query);
   url.searchParams.set('variables', JSON.stringify(variables));
   return url.toString();
@@ -46,7 +46,7 @@ function nextFrames(raw: RawStream) {
 }
 
 /** Waits until the hub counts `n` streams. */
-const registered = (n: number) => waitFor(() => s.app.hub.size === n, `${n} registered streams`);
+const registered = (n: number) => waitFor(() => t.s.app.hub.size === n, `${n} registered streams`);
 
 describe('event stream responses', () => {
   it('should answer with text/event-stream, no-cache, X-Accel-Buffering: no and no compression', async () => {
@@ -63,12 +63,12 @@ describe('event stream responses', () => {
   it('should start with a retry: hint', async () => {
     const raw = await track(rawPost(streamUrl(), STREAM_QUERY, { inboxes: ['wire'] }));
     const first = await raw.waitFor(() => true, 'a first frame');
-    expect(first.retry).toBe(String(s.app.config.retryMs));
-    expect(first.raw).toBe(`retry: ${s.app.config.retryMs}`);
+    expect(first.retry).toBe(String(t.s.app.config.retryMs));
+    expect(first.raw).toBe(`retry: ${t.s.app.config.retryMs}`);
   });
 
   it('should put the event cursor on the id: line of every next frame, replayed or live', async () => {
-    const stored = await s.app.publish([
+    const stored = await t.s.app.publish([
       { type: 'wire.a', inbox: 'wire-ids' },
       { type: 'wire.b', inbox: 'wire-ids' },
     ]);
@@ -76,7 +76,7 @@ describe('event stream responses', () => {
       rawPost(streamUrl(), STREAM_QUERY, { inboxes: ['wire-ids'], after: stored[0]?.cursor }),
     );
     await registered(1);
-    const live = await s.app.publish([
+    const live = await t.s.app.publish([
       { type: 'wire.c', inbox: 'wire-ids' },
       { type: 'wire.d', inbox: 'wire-ids' },
     ]);
@@ -97,14 +97,14 @@ describe('event stream responses', () => {
     const raw = await track(rawPost(streamUrl(), '{ __typename }'));
     await raw.waitEnd();
     expect(raw.frames.map((f) => f.raw)).toEqual([
-      `retry: ${s.app.config.retryMs}`,
+      `retry: ${t.s.app.config.retryMs}`,
       'event: next\ndata: {"data":{"__typename":"Query"}}',
       'event: complete\ndata:',
     ]);
   });
 
   it('should stream on GET /graphql with Accept: text/event-stream', async () => {
-    const [stored] = await s.app.publish([{ type: 'on.graphql', inbox: 'wire-graphql' }]);
+    const [stored] = await t.s.app.publish([{ type: 'on.graphql', inbox: 'wire-graphql' }]);
     const raw = await track(
       rawStream(getUrl('/graphql', { inboxes: ['wire-graphql'], after: '000000000000' }), {
         headers: { accept: 'text/event-stream' },
@@ -114,16 +114,18 @@ describe('event stream responses', () => {
     await raw.waitFor((f) => f.event === 'next', 'a next frame');
     expect(nextFrames(raw)[0]?.id).toBe(stored?.cursor);
     await registered(1);
-    const [live] = await s.app.publish([{ type: 'on.graphql.live', inbox: 'wire-graphql' }]);
+    const [live] = await t.s.app.publish([{ type: 'on.graphql.live', inbox: 'wire-graphql' }]);
     await waitFor(() => nextFrames(raw).length === 2, 'the live frame');
     expect(nextFrames(raw)[1]?.id).toBe(live?.cursor);
   });
 
   it('should stream on POST /graphql with Accept: text/event-stream', async () => {
-    const raw = await track(rawPost(`${s.url}/graphql`, STREAM_QUERY, { inboxes: ['wire-post'] }));
+    const raw = await track(
+      rawPost(`${t.s.url}/graphql`, STREAM_QUERY, { inboxes: ['wire-post'] }),
+    );
     expect(raw.response.headers.get('content-type')).toMatch(/^text\/event-stream\b/);
     await registered(1);
-    const [live] = await s.app.publish([{ type: 'posted', inbox: 'wire-post' }]);
+    const [live] = await t.s.app.publish([{ type: 'posted', inbox: 'wire-post' }]);
     await waitFor(() => nextFrames(raw).length === 1, 'the live frame');
     expect(nextFrames(raw)[0]?.id).toBe(live?.cursor);
   });
@@ -131,7 +133,7 @@ describe('event stream responses', () => {
 
 describe('Last-Event-ID', () => {
   it('should resume a plain GET stream after the Last-Event-ID cursor, then go on live', async () => {
-    const stored = await s.app.publish(
+    const stored = await t.s.app.publish(
       Array.from({ length: 5 }, (_, i) => ({ type: `resume.${i}`, inbox: 'wire-resume' })),
     );
     const raw = await track(
@@ -141,7 +143,7 @@ describe('Last-Event-ID', () => {
     );
     await waitFor(() => nextFrames(raw).length === 3, 'the replay');
     await registered(1);
-    const [live] = await s.app.publish([{ type: 'resume.live', inbox: 'wire-resume' }]);
+    const [live] = await t.s.app.publish([{ type: 'resume.live', inbox: 'wire-resume' }]);
     await waitFor(() => nextFrames(raw).length === 4, 'the live frame');
     expect(nextFrames(raw).map((f) => f.id)).toEqual(
       [...stored.slice(2), live].map((e) => e?.cursor),
@@ -149,7 +151,7 @@ describe('Last-Event-ID', () => {
   });
 
   it('should resume from Last-Event-ID, not from the URL `after`, when an EventSource reconnects', async () => {
-    const stored = await s.app.publish(
+    const stored = await t.s.app.publish(
       Array.from({ length: 5 }, (_, i) => ({ type: `reconnect.${i}`, inbox: 'wire-reconnect' })),
     );
     // The page opened the EventSource with after = stored[0]; it received up to stored[3] and
@@ -164,7 +166,7 @@ describe('Last-Event-ID', () => {
       }),
     );
     await registered(1);
-    const [live] = await s.app.publish([{ type: 'reconnect.live', inbox: 'wire-reconnect' }]);
+    const [live] = await t.s.app.publish([{ type: 'reconnect.live', inbox: 'wire-reconnect' }]);
     await waitFor(
       () => nextFrames(raw).some((f) => f.id === live?.cursor),
       'the live frame after the replay',
