@@ -33,7 +33,10 @@ export interface NewEvent {
   /** When it happened, in milliseconds since the epoch. */
   timestamp: number;
   message: string | null;
-  /** The payload, stored and returned as is, never indexed. */
+  /**
+   * The payload, stored and returned as is, never indexed. Already in its JSON form (what
+   * `JSON.parse(JSON.stringify(body))` gives), so stores return it without re-parsing.
+   */
   body: unknown;
   severity: Severity;
   category: string | null;

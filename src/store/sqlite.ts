@@ -326,10 +326,10 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
         e.fingerprint,
       );
       const seq = Number(result.lastInsertRowid);
-      // The body as it reads back, so a fresh event equals the same event read later.
+      // `e.body` is already the JSON value as it reads back (NewEvent.body's contract), so a
+      // fresh event equals the same event read later without parsing the text again.
       const event: StoredEvent = {
         ...e,
-        body: body === null ? null : (JSON.parse(body) as unknown),
         seq,
         cursor: encodeCursor(seq),
         receivedAt,
