@@ -11,13 +11,14 @@ import { createMemoryBus } from './bus/memory.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { ConfigError, TidingsError } from './errors.js';
+import { ConfigError, ShuttingDownError } from './errors.js';
 import { createPublisher, type PublishFn } from './events/publish.js';
 import { SEE_EVERYTHING, type StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { buildSchema } from './schema/index.js';
 import { createStore } from './store/index.js';
+import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
@@ -72,13 +73,24 @@ mutation Publish {
 }
 `;
 
-/** The error streams end with when the instance shuts down. */
-class ShuttingDownError extends TidingsError {
-  constructor() {
-    super(
-      'SHUTTING_DOWN',
-      '[server] the server is shutting down: reconnect and resume from the last cursor you received',
-    );
+/** How long shutdown waits for requests in progress before it closes the store anyway, ms. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Waits for `work` to settle, at most `ms`; logs what is still running after that. */
+async function settleWithin(
+  work: readonly Promise<unknown>[],
+  ms: number,
+  logger: Logger,
+): Promise<void> {
+  if (work.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  const timedOut = await Promise.race([Promise.allSettled(work).then(() => false), late]);
+  clearTimeout(timer);
+  if (timedOut) {
+    logger.warn({ pending: work.length, graceMs: ms }, 'shutdown: requests still running');
   }
 }
 
@@ -101,19 +113,32 @@ export async function buildApp(
     onError: (err) => logger.error({ err }, '[hub] a stream sink failed'),
   });
   const unsubscribe = bus.subscribe((events) => hub.dispatch(events));
-  const publish = createPublisher({
+  const publishNow = createPublisher({
     store,
     bus,
     logger,
     limits: { maxBodyBytes: config.maxEventBodyBytes },
     maxBatch: config.maxBatch,
   });
+  let closing: Promise<void> | null = null;
+  /** Publishes accepted and not yet answered: shutdown waits for them. */
+  const publishing = new Set<Promise<unknown>>();
+  const publish: PublishFn = (inputs) => {
+    if (closing) return Promise.reject(new ShuttingDownError());
+    const done = publishNow(inputs);
+    const settled = done.catch(() => {});
+    publishing.add(settled);
+    void settled.then(() => publishing.delete(settled));
+    return done;
+  };
+  const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
   const services: Services = { store, hub, publish, maxPageSize: 500 };
   const schema = buildSchema();
   const sse = createSseRegistry({
     keepaliveMs: config.keepaliveMs,
     retryMs: config.retryMs,
     maxQueueBytes: config.maxQueueBytes,
+    maxQueueEvents: config.maxQueueEvents,
   });
   const preparer = createOperationPreparer({
     schema,
@@ -150,8 +175,9 @@ export async function buildApp(
     createContext: () => createContext(services, SEE_EVERYTHING),
     logger,
   });
-  let closing: Promise<void> | null = null;
-  const listener = createRequestListener({
+  /** Requests being handled (a stream counts until it is set up): shutdown waits for them. */
+  const handling = new Set<Promise<void>>();
+  const handle = createRequestListener({
     yoga,
     streams,
     execute,
@@ -163,6 +189,12 @@ export async function buildApp(
     },
     isClosing: () => closing !== null,
   });
+  const listener = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const done = handle(req, res);
+    handling.add(done);
+    void done.finally(() => handling.delete(done));
+    return done;
+  };
 
   return {
     config,
@@ -180,6 +212,11 @@ export async function buildApp(
     logger,
     close() {
       closing ??= (async () => {
+        // New requests get 503 and new publishes SHUTTING_DOWN from here on. Requests already
+        // in progress finish (a publish is answered after its commit), and their events still
+        // reach the streams, which then end with the resume hint.
+        await settleWithin([...handling, ...publishing], SHUTDOWN_GRACE_MS, logger);
+        await retention.stop();
         hub.closeAll(new ShuttingDownError());
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));

@@ -35,6 +35,8 @@ export interface TidingsConfig {
   maxBatch: number;
   /** Bytes a stream may fall behind before it ends as a slow consumer. @default 1 MiB */
   maxQueueBytes: number;
+  /** Events a stream may fall behind before it ends as a slow consumer. @default 10000 */
+  maxQueueEvents: number;
 }
 
 /** The defaults: an embedded, loopback-only server that needs no other service. */
@@ -52,6 +54,7 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxEventBodyBytes: 256 * 1024,
   maxBatch: 1000,
   maxQueueBytes: 1024 * 1024,
+  maxQueueEvents: 10_000,
 });
 
 /** One setting: its environment variable, its flag and how to parse it. */
@@ -181,6 +184,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-queue-bytes',
     help: 'bytes a stream may fall behind before it ends as a slow consumer',
     parse: int('TIDINGS_MAX_QUEUE_BYTES', 1024, 1024 ** 3),
+  },
+  {
+    key: 'maxQueueEvents',
+    env: 'TIDINGS_MAX_QUEUE',
+    flag: 'max-queue',
+    help: 'events a stream may fall behind before it ends as a slow consumer',
+    parse: int('TIDINGS_MAX_QUEUE', 1, 10_000_000),
   },
 ];
 

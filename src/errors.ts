@@ -14,7 +14,8 @@ export type TidingsErrorCode =
   | 'STORE_ERROR'
   | 'BUS_ERROR'
   | 'SHUTTING_DOWN'
-  | 'SLOW_CONSUMER';
+  | 'SLOW_CONSUMER'
+  | 'HISTORY_GAP';
 
 /** Base class; `expose` says whether the message is safe to show to a client. */
 export class TidingsError extends Error {
@@ -86,14 +87,50 @@ export class BusError extends TidingsError {
   }
 }
 
+/** The bounds of a stream's send queue (see `TIDINGS_MAX_QUEUE` and `TIDINGS_MAX_QUEUE_BYTES`). */
+export interface QueueLimits {
+  /** Events waiting to be sent. */
+  maxEvents: number;
+  /** Bytes waiting to be sent. */
+  maxBytes: number;
+}
+
 /** A stream's client read too slowly and its queue overflowed; it resumes from its last cursor. */
 export class SlowConsumerError extends TidingsError {
-  constructor(limitBytes: number) {
+  constructor(limits: QueueLimits) {
     super(
       'SLOW_CONSUMER',
-      `[transport] the stream fell more than ${limitBytes} bytes behind and was ended: reconnect and ` +
-        'resume from the last cursor you received (TIDINGS_MAX_QUEUE_BYTES sets the limit)',
-      { details: { limitBytes } },
+      `[transport] the stream fell more than ${limits.maxEvents} events or ${limits.maxBytes} bytes ` +
+        'behind and was ended: reconnect and resume from the last cursor you received ' +
+        '(TIDINGS_MAX_QUEUE and TIDINGS_MAX_QUEUE_BYTES set the limits)',
+      { details: { limitEvents: limits.maxEvents, limitBytes: limits.maxBytes } },
+    );
+  }
+}
+
+/**
+ * A stream asked to resume from a point older than the retained history: the events between its
+ * cursor and `purgedThrough` were removed by retention. The stream goes on after the gap; this is
+ * the explicit signal that something is missing.
+ */
+export class HistoryGapError extends TidingsError {
+  constructor(after: string, purgedThrough: string) {
+    super(
+      'HISTORY_GAP',
+      `[hub] events after cursor ${after} up to ${purgedThrough} were removed by retention ` +
+        '(TIDINGS_RETENTION) and cannot be replayed; the stream continues with the oldest retained ' +
+        'event. Reload the state you derive from events, or query `events` for what is left',
+      { details: { after, purgedThrough } },
+    );
+  }
+}
+
+/** The instance is shutting down: streams end with this resume hint, new publishes get it. */
+export class ShuttingDownError extends TidingsError {
+  constructor() {
+    super(
+      'SHUTTING_DOWN',
+      '[server] the server is shutting down: reconnect and resume from the last cursor you received',
     );
   }
 }

@@ -26,6 +26,8 @@ describe('loadConfig', () => {
       TIDINGS_KEEPALIVE_MS: '2500',
       TIDINGS_RETENTION: '12h',
       LOG_LEVEL: 'debug',
+      TIDINGS_MAX_QUEUE: '500',
+      TIDINGS_MAX_QUEUE_BYTES: '65536',
     };
     expect(loadConfig(env)).toMatchObject({
       port: 5000,
@@ -34,6 +36,8 @@ describe('loadConfig', () => {
       keepaliveMs: 2500,
       retentionMs: 12 * 3_600_000,
       logLevel: 'debug',
+      maxQueueEvents: 500,
+      maxQueueBytes: 65536,
     });
     expect(loadConfig(env, { port: '0', 'keepalive-ms': '100' })).toMatchObject({
       port: 0,
@@ -52,6 +56,7 @@ describe('loadConfig', () => {
     [{ TIDINGS_BUS: 'kafka://x' }, /TIDINGS_BUS="kafka:\/\/x"/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
     [{ TIDINGS_RETENTION: '0d' }, /TIDINGS_RETENTION/],
+    [{ TIDINGS_MAX_QUEUE: '0' }, /TIDINGS_MAX_QUEUE="0" is invalid/],
     [{ TIDINGS_STORE: 'postgres://localhost/test' }, /only the SQLite store is available/],
     [{ TIDINGS_BUS: 'redis://localhost' }, /only the in-memory bus is available/],
     [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt is not available/],

@@ -23,10 +23,26 @@ export interface StreamSpec {
   afterSeq: number | null;
 }
 
+/**
+ * Part of a replay that retention removed before it could be read: the events with a sequence in
+ * `(afterSeq, purgedThrough]` are gone. The stream goes on after `purgedThrough`.
+ */
+export interface HistoryGap {
+  /** Where the replay was asked to start (exclusive). */
+  afterSeq: number;
+  /** The retention horizon: the last sequence removed. */
+  purgedThrough: number;
+}
+
 /** Where a stream's events go. Calls arrive in cursor order, never after `end`. */
 export interface StreamSink {
   /** One event, in cursor order. */
   deliver(event: StoredEvent): void;
+  /**
+   * The replay starts in history that retention already removed: an explicit signal, never a
+   * silent partial replay. Comes before any event after the gap.
+   */
+  gap(gap: HistoryGap): void;
   /** The stream ended on the hub's side (replay failure, shutdown); no call follows. */
   end(error: TidingsError | null): void;
   /**
@@ -162,7 +178,22 @@ export function createHub(options: HubOptions): Hub {
       }
       for (;;) {
         if (entry.closed) return;
-        const events = await store.readAfter(entry.lastSeq, entry.spec.clauses, replayBatch);
+        const { events, purgedThrough } = await store.readAfter(
+          entry.lastSeq,
+          entry.spec.clauses,
+          replayBatch,
+        );
+        if (entry.closed) return;
+        if (purgedThrough > entry.lastSeq) {
+          // Read in the same snapshot as the horizon, so every event after it is in `events`.
+          const gap: HistoryGap = { afterSeq: entry.lastSeq, purgedThrough };
+          entry.lastSeq = purgedThrough;
+          try {
+            entry.sink.gap(gap);
+          } catch (err) {
+            onError(err);
+          }
+        }
         for (const event of events) {
           if (entry.closed) return;
           offer(entry, event);

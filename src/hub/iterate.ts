@@ -1,13 +1,19 @@
+import { HistoryGapError } from '../errors.js';
+import { encodeCursor } from '../events/cursor.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Hub, StreamSpec } from './hub.js';
+
+/** What a stream iterator yields: an event, or the signal that retention removed some. */
+export type StreamItem = StoredEvent | HistoryGapError;
 
 /**
  * Opens a hub stream as an async iterator, for callers that pull (the schema's `subscribe`
  * resolver, embedding code). The SSE transport does not use it: it takes pushes directly.
- * Ending the iteration (`return()`, `break`) closes the stream.
+ * Ending the iteration (`return()`, `break`) closes the stream. A replay that starts in purged
+ * history yields a {@link HistoryGapError} (not thrown: the stream goes on) before the events.
  */
-export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator<StoredEvent> {
-  const queue: StoredEvent[] = [];
+export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator<StreamItem> {
+  const queue: StreamItem[] = [];
   let ended = false;
   let failure: Error | null = null;
   let wake: (() => void) | null = null;
@@ -20,13 +26,17 @@ export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator
       queue.push(event);
       notify();
     },
+    gap({ afterSeq, purgedThrough }) {
+      queue.push(new HistoryGapError(encodeCursor(afterSeq), encodeCursor(purgedThrough)));
+      notify();
+    },
     end(error) {
       ended = true;
       failure = error;
       notify();
     },
   });
-  const finish = async (): Promise<IteratorResult<StoredEvent>> => {
+  const finish = async (): Promise<IteratorResult<StreamItem>> => {
     ended = true;
     queue.length = 0;
     stream.close();

@@ -2,7 +2,8 @@ import { decodeCursor } from '../events/cursor.js';
 import { compileFilter } from '../events/filter.js';
 import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
 import type { StreamSpec } from '../hub/hub.js';
-import { iterateStream } from '../hub/iterate.js';
+import { HistoryGapError } from '../errors.js';
+import { iterateStream, type StreamItem } from '../hub/iterate.js';
 import { builder } from './builder.js';
 import { EventType } from './event.js';
 import { EventFilterInput, toEventFilter, type EventFilterArg } from './inputs.js';
@@ -62,7 +63,11 @@ builder.subscriptionType({
       },
       subscribe: (_root, args, ctx) =>
         iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility)),
-      resolve: (event: StoredEvent) => event,
+      // A gap in the replayed history comes as an error in the stream, which goes on after it.
+      resolve: (item: StreamItem): StoredEvent => {
+        if (item instanceof HistoryGapError) throw item;
+        return item;
+      },
     }),
   }),
 });

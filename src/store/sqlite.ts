@@ -9,7 +9,7 @@ import { ConflictError, StoreError, TidingsError, ValidationError } from '../err
 import { encodeCursor } from '../events/cursor.js';
 import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
 import type { NewEvent, Severity, StoredEvent } from '../events/types.js';
-import type { AppendOutcome, EventStore, Page, PageQuery } from './types.js';
+import type { AppendOutcome, EventStore, Page, PageQuery, ReplayBatch } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -78,6 +78,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq)
     WHERE correlation_id IS NOT NULL;
   CREATE INDEX events_parent_id_seq      ON events (parent_id, seq) WHERE parent_id IS NOT NULL;
+  `,
+  // v3: the retention horizon, so a resume point older than the retained history is detected.
+  `
+  CREATE TABLE retention (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    purged_through INTEGER NOT NULL
+  );
+  INSERT INTO retention (id, purged_through) VALUES (1, 0);
   `,
 ];
 
@@ -249,6 +257,35 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq",
   );
   const pingStmt = db.prepare('SELECT 1');
+  const horizonStmt = db.prepare<[], { h: number }>(
+    'SELECT purged_through AS h FROM retention WHERE id = 1',
+  );
+  const horizon = () => horizonStmt.get()?.h ?? 0;
+  const oldestStmt = db.prepare<[number], { seq: number; received_at: number }>(
+    'SELECT seq, received_at FROM events ORDER BY seq ASC LIMIT ?',
+  );
+  const deleteThrough = db.prepare<[number]>('DELETE FROM events WHERE seq <= ?');
+  const setHorizon = db.prepare<[number]>('UPDATE retention SET purged_through = ? WHERE id = 1');
+  const purgeTx = db.transaction((before: number, limit: number) => {
+    // The oldest events, up to the first one received at or after `before`: a prefix of the
+    // sequence, so the horizon stays exact even if the clock once went backwards.
+    let through = 0;
+    let deleted = 0;
+    for (const row of oldestStmt.iterate(limit)) {
+      if (row.received_at >= before) break;
+      through = row.seq;
+      deleted++;
+    }
+    if (deleted === 0) return { deleted, purgedThrough: horizon() };
+    deleteThrough.run(through);
+    const purgedThrough = Math.max(horizon(), through);
+    setHorizon.run(purgedThrough);
+    return { deleted, purgedThrough };
+  });
+  const readAfterTx = db.transaction((sql: string, params: readonly unknown[]): ReplayBatch => ({
+    events: rows(sql, params).map(toStoredEvent),
+    purgedThrough: horizon(),
+  }));
 
   /** Prepared statements for filter-dependent SQL, least recently used evicted first. */
   const cache = new Map<string, Database.Statement<unknown[], unknown>>();
@@ -448,8 +485,19 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       return run('readAfter', () => {
         const filter = clausesToSql(clauses, sqliteDialect);
         const sql = `${SELECT} WHERE seq > ? AND ${filter.sql} ORDER BY seq ASC LIMIT ?`;
-        return rows(sql, [afterSeq, ...filter.params, limit]).map(toStoredEvent);
+        return readAfterTx(sql, [afterSeq, ...filter.params, limit]);
       });
+    },
+
+    purge(before, limit) {
+      return run('purge', () => {
+        checkCount('limit', limit);
+        return purgeTx.immediate(before, limit);
+      });
+    },
+
+    purgedThrough() {
+      return run('purgedThrough', horizon);
     },
 
     lastSeq() {

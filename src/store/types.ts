@@ -39,6 +39,22 @@ export interface AppendOutcome {
   created: boolean;
 }
 
+/** One read of a replay. */
+export interface ReplayBatch {
+  /** The events, oldest first. */
+  events: StoredEvent[];
+  /** The retention horizon when they were read: events up to this sequence are gone. */
+  purgedThrough: number;
+}
+
+/** What one {@link EventStore.purge} call removed. */
+export interface PurgeResult {
+  /** Events removed. */
+  deleted: number;
+  /** The retention horizon after the call. */
+  purgedThrough: number;
+}
+
 /** Durable, ordered event storage. */
 export interface EventStore {
   /** Backend name used in messages and metrics, e.g. `sqlite`. */
@@ -57,9 +73,18 @@ export interface EventStore {
   page(query: PageQuery): Promise<Page>;
   /**
    * Up to `limit` events with `seq > afterSeq` that match `clauses`, oldest first: the replay that
-   * precedes a live stream.
+   * precedes a live stream. The retention horizon is read in the same snapshot, so a replay can
+   * tell "no event matched" from "the events were purged".
    */
-  readAfter(afterSeq: number, clauses: readonly Clause[], limit: number): Promise<StoredEvent[]>;
+  readAfter(afterSeq: number, clauses: readonly Clause[], limit: number): Promise<ReplayBatch>;
+  /**
+   * Removes the oldest events received before `before` (epoch ms), at most `limit` of them, in
+   * one short transaction. Only a prefix of the sequence is ever removed, so every event after
+   * the horizon is still stored. Call it again while `deleted === limit`.
+   */
+  purge(before: number, limit: number): Promise<PurgeResult>;
+  /** The retention horizon: the highest sequence removed by {@link EventStore.purge}, 0 if none. */
+  purgedThrough(): Promise<number>;
   /** The highest committed sequence, 0 when empty. */
   lastSeq(): Promise<number>;
   /** Checks the store answers; rejects with a `StoreError` otherwise. */

@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import type { Logger } from 'pino';
-import { SlowConsumerError, type TidingsError } from '../errors.js';
+import { HistoryGapError, SlowConsumerError, type TidingsError } from '../errors.js';
+import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import { errorResult, HttpError, maskResult } from './errors.js';
@@ -168,13 +169,15 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   /** Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. */
   function run(prepared: PreparedOperation, outlet: Outlet): Running {
     let stopped = false;
-    const sendResult = (result: ExecutionResult, cursor: string | null) => {
+    const resultFrame = (result: ExecutionResult, cursor: string | null) => {
       const masked = maskResult(result, logger);
       const data = JSON.stringify(
         outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked },
       );
-      outlet.write(nextFrame(cursor, data));
+      return nextFrame(cursor, data);
     };
+    const sendResult = (result: ExecutionResult, cursor: string | null) =>
+      outlet.write(resultFrame(result, cursor));
     const complete = () => {
       if (stopped) return;
       stopped = true;
@@ -223,21 +226,31 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       left = true;
       groups.leave(group);
     };
+    /** Writes a frame now, or after the frames still being rendered, keeping their order. */
+    const emit = (frame: string | Buffer | Promise<string | Buffer>) => {
+      if (pending === null && !(frame instanceof Promise)) {
+        outlet.write(frame);
+        return;
+      }
+      const mine: Promise<void> = (pending ?? Promise.resolve())
+        .then(() => frame)
+        .then((bytes) => {
+          if (!stopped) outlet.write(bytes);
+          if (pending === mine) pending = null;
+        });
+      pending = mine;
+    };
     const stream: HubStream = hub.open(streamOp.spec, {
       deliver(event) {
+        if (!stopped) emit(group.frameFor(event, outlet.operationId));
+      },
+      gap({ afterSeq, purgedThrough }) {
         if (stopped) return;
-        const frame = group.frameFor(event, outlet.operationId);
-        if (pending === null && !(frame instanceof Promise)) {
-          outlet.write(frame);
-          return;
-        }
-        const mine: Promise<void> = (pending ?? Promise.resolve())
-          .then(() => frame)
-          .then((bytes) => {
-            if (!stopped) outlet.write(bytes);
-            if (pending === mine) pending = null;
-          });
-        pending = mine;
+        // The frame's `id:` is the horizon, so a reconnecting `EventSource` resumes after the
+        // gap instead of being told about it again.
+        const horizon = encodeCursor(purgedThrough);
+        const error = new HistoryGapError(encodeCursor(afterSeq), horizon);
+        emit(resultFrame(errorResult(error, logger), horizon));
       },
       // A replay waits for frames still being rendered and for the client to read.
       backlog: () => pending ?? outlet.drained(),
@@ -303,7 +316,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       done: () => conn.end(),
     });
     conn.onClose(() => running.stop());
-    conn.onOverflow(() => running.fail(new SlowConsumerError(sse.maxQueueBytes)));
+    conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
   }
 
   function reserve(res: ServerResponse): void {
@@ -352,7 +365,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     conn.onOverflow(() => {
       // Every operation ends with the resumable error, queued behind what the client has yet to
       // read; then the connection ends once that is flushed.
-      const error = new SlowConsumerError(sse.maxQueueBytes);
+      const error = new SlowConsumerError(sse.limits);
       for (const op of [...reservation.operations.values()]) op?.fail(error);
       conn.end();
     });
@@ -391,7 +404,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         }
         reservation.pending.push(frame);
         reservation.pendingBytes += frame.length;
-        if (reservation.pendingBytes > 4 * sse.maxQueueBytes) {
+        if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
           logger.warn(
             { pendingBytes: reservation.pendingBytes },
             'reservation dropped: its stream never connected',

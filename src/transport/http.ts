@@ -129,7 +129,12 @@ export function createRequestListener(options: RequestListenerOptions) {
       if (options.isClosing()) {
         res.setHeader('connection', 'close');
         json(res, 503, {
-          errors: [{ message: 'The server is shutting down: retry on another instance or later' }],
+          errors: [
+            {
+              message: 'The server is shutting down: retry on another instance or later',
+              extensions: { code: 'SHUTTING_DOWN' },
+            },
+          ],
         });
         return;
       }

@@ -3,6 +3,7 @@
  * the `retry:` hint, frames with `id:` lines, and one keepalive timer for every open connection.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { QueueLimits } from '../errors.js';
 
 /** Options shared by every SSE connection of an instance. */
 export interface SseOptions {
@@ -11,11 +12,17 @@ export interface SseOptions {
   /** The `retry:` hint sent when a stream opens, ms. */
   retryMs: number;
   /**
-   * Bytes a connection may have waiting to be sent. A connection that stays above it for
-   * {@link SLOW_CONSUMER_GRACE_MS}, or goes above four times it, is a slow consumer.
+   * Bytes a connection may have waiting to be sent. A connection that stays above this or
+   * `maxQueueEvents` for {@link SLOW_CONSUMER_GRACE_MS}, or goes above four times either, is a
+   * slow consumer.
    * @default 1048576
    */
   maxQueueBytes?: number;
+  /**
+   * Frames (events) a connection may have waiting to be sent once its socket buffer is full.
+   * @default 10000
+   */
+  maxQueueEvents?: number;
 }
 
 /**
@@ -68,8 +75,8 @@ export interface SseConnection {
   /** A promise resolved once the send buffer drained (or the connection ended); null if not full. */
   drained(): Promise<void> | null;
   /**
-   * Registers a callback for when the client reads too slowly: the bytes waiting to be sent
-   * passed `maxQueueBytes`. The callback should end the stream with a resumable error.
+   * Registers a callback for when the client reads too slowly: the frames or bytes waiting to be
+   * sent passed the limits. The callback should end the stream with a resumable error.
    */
   onOverflow(callback: () => void): void;
 }
@@ -80,15 +87,18 @@ export interface SseRegistry {
   open(req: IncomingMessage, res: ServerResponse, headers?: Record<string, string>): SseConnection;
   /** Number of open connections. */
   readonly size: number;
-  /** The slow-consumer limit, bytes. */
-  readonly maxQueueBytes: number;
+  /** The slow-consumer limits. */
+  readonly limits: QueueLimits;
   /** Ends every connection and stops the timer. */
   close(): void;
 }
 
 /** Creates the registry of SSE connections for one instance. */
 export function createSseRegistry(options: SseOptions): SseRegistry {
-  const maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
+  const limits: QueueLimits = {
+    maxBytes: options.maxQueueBytes ?? 1024 * 1024,
+    maxEvents: options.maxQueueEvents ?? 10_000,
+  };
   const open = new Set<SseConnection>();
   const timer = setInterval(() => {
     for (const conn of open) conn.write(':\n\n');
@@ -100,8 +110,10 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       const callbacks: (() => void)[] = [];
       let overflowCallbacks: (() => void)[] | null = [];
       let closed = false;
-      /** When the queue went above the limit without draining since; 0 when it is below. */
+      /** When the queue went above a limit without draining since; 0 when it is below. */
       let overSince = 0;
+      /** Frames written since the socket buffer filled up (reset when it drains). */
+      let queuedFrames = 0;
       const overflow = () => {
         const callbacks = overflowCallbacks ?? [];
         overflowCallbacks = null;
@@ -112,12 +124,20 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
           if (closed) return;
           // write() returning false only means the socket buffer is full; the frame is queued in
           // the response. The queue is bounded here instead of growing with a slow reader.
+          const needDrain = res.writableNeedDrain;
           if (res.write(frame) || !overflowCallbacks) return;
-          const queued = res.writableLength;
-          if (queued <= maxQueueBytes) return;
+          if (needDrain) queuedFrames++;
+          const bytes = res.writableLength;
+          if (bytes <= limits.maxBytes && queuedFrames <= limits.maxEvents) return;
           const now = Date.now();
           if (overSince === 0) overSince = now;
-          if (queued > 4 * maxQueueBytes || now - overSince > SLOW_CONSUMER_GRACE_MS) overflow();
+          if (
+            bytes > 4 * limits.maxBytes ||
+            queuedFrames > 4 * limits.maxEvents ||
+            now - overSince > SLOW_CONSUMER_GRACE_MS
+          ) {
+            overflow();
+          }
         },
         drained() {
           if (closed || !res.writableNeedDrain) return null;
@@ -156,7 +176,10 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       req.socket.setNoDelay(true);
       req.socket.setKeepAlive(true);
       res.on('close', finish);
-      res.on('drain', () => (overSince = 0));
+      res.on('drain', () => {
+        overSince = 0;
+        queuedFrames = 0;
+      });
       res.writeHead(200, sseHeaders(headers));
       res.write(`retry: ${options.retryMs}\n\n`);
       open.add(conn);
@@ -165,7 +188,7 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
     get size() {
       return open.size;
     },
-    maxQueueBytes,
+    limits,
     close() {
       clearInterval(timer);
       for (const conn of [...open]) conn.end();

@@ -162,7 +162,7 @@ describe('filter: in-memory matching and SQL agree', () => {
       const from = stored[Math.floor(rand() * stored.length)]?.seq as number;
       const expected = stored.filter((e) => e.seq > from && matchesClauses(e, clauses));
       const replay = await store.readAfter(from, clauses, 1000);
-      expect(replay.map((e) => e.id)).toEqual(expected.map((e) => e.id));
+      expect(replay.events.map((e) => e.id)).toEqual(expected.map((e) => e.id));
       const page = await store.page({ clauses, order: 'NEWEST_FIRST', first: 1000 });
       const all = stored.filter((e) => matchesClauses(e, clauses)).reverse();
       expect(page.events.map((e) => e.id)).toEqual(all.map((e) => e.id));

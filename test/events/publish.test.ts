@@ -72,7 +72,7 @@ describe('publish', () => {
       const received: StoredEvent[] = [];
       hub.open(
         { clauses: [], inboxes: null, clientId: null, afterSeq: null },
-        { deliver: (e) => received.push(e), end: () => {} },
+        { deliver: (e) => received.push(e), gap: () => {}, end: () => {} },
       );
 
       await Promise.all(

@@ -8,7 +8,13 @@ import { CursorError, StoreError, TidingsError } from '../../src/errors.js';
 import type { Clause } from '../../src/events/filter.js';
 import { SEE_EVERYTHING, type StoredEvent } from '../../src/events/types.js';
 import { validateEventInput, type PublishEventInput } from '../../src/events/validate.js';
-import { createHub, type Hub, type StreamSink, type StreamSpec } from '../../src/hub/hub.js';
+import {
+  createHub,
+  type HistoryGap,
+  type Hub,
+  type StreamSink,
+  type StreamSpec,
+} from '../../src/hub/hub.js';
 import { toStreamSpec, type EventStreamArgs } from '../../src/schema/subscription.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
@@ -41,11 +47,13 @@ const spec = (args: EventStreamArgs, afterSeq: number | null = null): StreamSpec
 function recorder() {
   const events: StoredEvent[] = [];
   const ends: (TidingsError | null)[] = [];
+  const gaps: HistoryGap[] = [];
   const sink: StreamSink = {
     deliver: (e) => void events.push(e),
+    gap: (g) => void gaps.push(g),
     end: (err) => void ends.push(err),
   };
-  return { sink, events, ends, seqs: () => events.map((e) => e.seq) };
+  return { sink, events, ends, gaps, seqs: () => events.map((e) => e.seq) };
 }
 
 /**
@@ -89,6 +97,7 @@ describe('dispatch cost', () => {
         },
         {
           deliver: (e) => delivered.set(name, [...(delivered.get(name) ?? []), e.seq]),
+          gap: () => unexpected.push(`${name} got a gap`),
           end: () => unexpected.push(`${name} ended`),
         },
       );
@@ -140,6 +149,7 @@ describe('dispatch cost', () => {
     for (let i = 0; i < 200; i++) {
       hub.open(spec({ inboxes: [`quiet-${i}`] }), {
         deliver: (e) => failures.push(`quiet-${i} got ${e.inbox}`),
+        gap: () => failures.push(`quiet-${i} got a gap`),
         end: () => failures.push(`quiet-${i} ended`),
       });
     }
@@ -183,7 +193,7 @@ describe('replay then live', () => {
         return seq;
       },
       readAfter: async (afterSeq, clauses, limit) => {
-        const events = await store.readAfter(afterSeq, clauses, limit);
+        const batch = await store.readAfter(afterSeq, clauses, limit);
         if (hub) {
           await publish(hub, [
             { type: 'during.read', inbox: 'race' },
@@ -191,7 +201,7 @@ describe('replay then live', () => {
             { type: 'during.read.targeted', inbox: 'race', clientId: 'me' },
           ]);
         }
-        return events;
+        return batch;
       },
     };
     const stored = await append(
@@ -218,7 +228,7 @@ describe('replay then live', () => {
     const [after] = await publish(live, [{ type: 'after', inbox: 'race' }]);
     await until(() => stream.lastSeq >= (after?.seq ?? Infinity), 'the last event').catch(() => {});
 
-    const all = await store.readAfter(0, [], 10_000);
+    const { events: all } = await store.readAfter(0, [], 10_000);
     const expected = all.filter(
       (e) =>
         e.seq > (stored[5]?.seq ?? 0) &&
@@ -229,6 +239,53 @@ describe('replay then live', () => {
     expect(expected.map((e) => e.type)).toContain('during.lastSeq');
     expect(r.seqs()).toEqual(expected.map((e) => e.seq));
     expect(r.ends).toEqual([]);
+  });
+
+  it('should signal a gap before replaying, when the cursor is older than the retained history', async () => {
+    const old = await append(Array.from({ length: 6 }, () => ({ type: 'old', inbox: 'g' })));
+    await until(() => Date.now() > (old[0]?.receivedAt ?? Infinity), 'the clock to move');
+    await store.purge(Date.now(), 4);
+    const horizon = old[3]?.seq as number;
+    const hub = createHub({ store, replayBatch: 1 });
+
+    const fromOld = recorder();
+    hub.open(spec({ inboxes: ['g'] }, old[1]?.seq ?? 0), fromOld.sink);
+    const fromHorizon = recorder();
+    hub.open(spec({ inboxes: ['g'] }, horizon), fromHorizon.sink);
+    const fromNewer = recorder();
+    hub.open(spec({ inboxes: ['g'] }, old[4]?.seq ?? 0), fromNewer.sink);
+    const [live] = await publish(hub, [{ type: 'live', inbox: 'g' }]);
+    await until(
+      () => [fromOld, fromHorizon, fromNewer].every((r) => r.seqs().at(-1) === live?.seq),
+      'every stream to go live',
+    );
+
+    expect(fromOld.gaps).toEqual([{ afterSeq: old[1]?.seq, purgedThrough: horizon }]);
+    expect(fromOld.seqs()).toEqual([old[4]?.seq, old[5]?.seq, live?.seq]);
+    expect(fromHorizon.gaps).toEqual([]);
+    expect(fromHorizon.seqs()).toEqual([old[4]?.seq, old[5]?.seq, live?.seq]);
+    expect(fromNewer.gaps).toEqual([]);
+    expect(fromNewer.seqs()).toEqual([old[5]?.seq, live?.seq]);
+  });
+
+  it('should signal a gap when retention passes a replay in progress', async () => {
+    const old = await append(Array.from({ length: 6 }, () => ({ type: 'old', inbox: 'g' })));
+    await until(() => Date.now() > (old[0]?.receivedAt ?? Infinity), 'the clock to move');
+    let reads = 0;
+    const purging: EventStore = {
+      ...store,
+      // Between the first and second replay batch, retention removes the next four events.
+      readAfter: async (afterSeq, clauses, limit) => {
+        if (reads++ === 1) await store.purge(Date.now(), 4);
+        return store.readAfter(afterSeq, clauses, limit);
+      },
+    };
+    const hub = createHub({ store: purging, replayBatch: 1 });
+    const r = recorder();
+    hub.open(spec({ inboxes: ['g'] }, 0), r.sink);
+    await until(() => r.seqs().at(-1) === old[5]?.seq, 'the replay to end');
+    expect(r.seqs()).toEqual([old[0]?.seq, old[4]?.seq, old[5]?.seq]);
+    expect(r.gaps).toEqual([{ afterSeq: old[0]?.seq, purgedThrough: old[3]?.seq }]);
   });
 
   it('should end a stream whose cursor is past the newest event with a CursorError', async () => {
@@ -335,6 +392,7 @@ describe('failing sinks', () => {
       deliver: () => {
         throw boom;
       },
+      gap: () => {},
       end: () => {
         throw boom;
       },
@@ -359,6 +417,7 @@ describe('failing sinks', () => {
     const boom = new Error('end failed');
     hub.open(spec({}), {
       deliver: () => {},
+      gap: () => {},
       end: () => {
         throw boom;
       },

@@ -73,6 +73,7 @@ describe('iterateStream', () => {
     await publish([{ type: 'a' }, { type: 'b' }]);
     const seen: string[] = [];
     for await (const event of iterateStream(hub, spec(null, '000000000000'))) {
+      if (event instanceof Error) throw event;
       seen.push(event.type);
       if (seen.length === 1) break;
     }

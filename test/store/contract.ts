@@ -457,13 +457,77 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       it('should return matching events after a sequence, oldest first, up to the limit', async () => {
         const stored = await seed(series(10, (i) => ({ inbox: i % 3 === 0 ? 'x' : 'y' })));
         const clauses = compileFilter({ inboxes: ['y'] }, SEE_EVERYTHING);
-        const got = await store.readAfter(stored[2]?.seq as number, clauses, 4);
+        const got = (await store.readAfter(stored[2]?.seq as number, clauses, 4)).events;
         expect(got.map((e) => e.id)).toEqual(['e4', 'e5', 'e7', 'e8']);
         const rest = await store.readAfter(got.at(-1)?.seq as number, clauses, 100);
-        expect(rest.map((e) => e.id)).toEqual([]);
+        expect(rest).toEqual({ events: [], purgedThrough: 0 });
         const fromStart = await store.readAfter(0, [], 3);
-        expect(fromStart.map((e) => e.id)).toEqual(['e0', 'e1', 'e2']);
-        expect(await store.readAfter(await store.lastSeq(), [], 10)).toEqual([]);
+        expect(fromStart.events.map((e) => e.id)).toEqual(['e0', 'e1', 'e2']);
+        expect(await store.readAfter(await store.lastSeq(), [], 10)).toEqual({
+          events: [],
+          purgedThrough: 0,
+        });
+      });
+    });
+
+    describe('purge and the retention horizon', () => {
+      /** Appends `events`, then waits until the clock has moved past their receipt time. */
+      async function seedThenTick(events: NewEvent[]): Promise<StoredEvent[]> {
+        const stored = await seed(events);
+        const received = Math.max(...stored.map((e) => e.receivedAt));
+        while (Date.now() <= received) await new Promise((r) => setTimeout(r, 1));
+        return stored;
+      }
+
+      it('should remove the oldest events received before the cutoff, a batch at a time', async () => {
+        const old = await seedThenTick(series(5));
+        const cutoff = Date.now();
+        const kept = await seed([ev({ id: 'new' })]);
+        expect(await store.purgedThrough()).toBe(0);
+
+        expect(await store.purge(cutoff, 3)).toEqual({
+          deleted: 3,
+          purgedThrough: old[2]?.seq,
+        });
+        expect(await store.purge(cutoff, 3)).toEqual({
+          deleted: 2,
+          purgedThrough: old[4]?.seq,
+        });
+        expect(await store.purge(cutoff, 3)).toEqual({ deleted: 0, purgedThrough: old[4]?.seq });
+        expect(await store.purgedThrough()).toBe(old[4]?.seq);
+        expect(await query({})).toEqual(['new']);
+        expect(ids(await store.getByIds(['e0', 'new']))).toEqual([null, 'new']);
+        // The sequence goes on after the purged events; nothing is reused.
+        expect(await store.lastSeq()).toBe(kept[0]?.seq);
+        const [next] = await seed([ev({ id: 'next' })]);
+        expect(next?.seq).toBeGreaterThan(kept[0]?.seq as number);
+      });
+
+      it('should read the horizon with every replay batch, and only events after it', async () => {
+        const old = await seedThenTick(series(4, (i) => ({ inbox: i % 2 ? 'a' : 'b' })));
+        const cutoff = Date.now();
+        await seed([ev({ id: 'kept', inbox: 'a' })]);
+        await store.purge(cutoff, 100);
+        const clauses = compileFilter({ inboxes: ['a'] }, SEE_EVERYTHING);
+        const batch = await store.readAfter(0, clauses, 10);
+        expect(batch.purgedThrough).toBe(old[3]?.seq);
+        expect(batch.events.map((e) => e.id)).toEqual(['kept']);
+      });
+
+      it('should never remove an event received at or after the cutoff, nor any after it', async () => {
+        const [first] = await seedThenTick([ev({ id: 'first' })]);
+        const [second] = await seedThenTick([ev({ id: 'second' })]);
+        await seed([ev({ id: 'third' })]);
+        const result = await store.purge(second?.receivedAt as number, 100);
+        expect(result).toEqual({ deleted: 1, purgedThrough: first?.seq });
+        expect(await query({})).toEqual(['second', 'third']);
+      });
+
+      it('should reject a negative or fractional limit and change nothing', async () => {
+        await seedThenTick(series(2));
+        await expect(store.purge(Date.now(), -1)).rejects.toThrow(/limit/);
+        await expect(store.purge(Date.now(), 1.5)).rejects.toThrow(/limit/);
+        expect(await query({})).toEqual(['e0', 'e1']);
       });
     });
 

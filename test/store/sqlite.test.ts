@@ -192,7 +192,7 @@ describe('sqlite store', () => {
     const first = createSqliteStore({ path });
     await first.append([ev('a', { category: 'c1', actor: 'u1' }), ev('b')]);
     await first.close();
-    // Back to version 1: its whole indexes, and no record of the later migrations.
+    // Back to version 1: its whole indexes, no retention table, no record of later migrations.
     const db = new Database(path);
     for (const name of SPARSE_INDEXES) db.exec(`DROP INDEX ${name}`);
     db.exec(`
@@ -203,6 +203,7 @@ describe('sqlite store', () => {
       CREATE INDEX events_source_seq         ON events (source, seq);
       CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq);
       CREATE INDEX events_parent_id_seq      ON events (parent_id, seq);
+      DROP TABLE retention;
       DELETE FROM schema_migrations WHERE version > 1;
     `);
     db.close();

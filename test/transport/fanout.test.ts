@@ -26,18 +26,11 @@ import { rawPost, waitFor, type RawStream, type SseFrame } from './helpers.js';
 function countingStore(store: EventStore) {
   const childrenCalls: string[][] = [];
   const counted: EventStore = {
-    kind: store.kind,
-    append: store.append,
-    getByIds: store.getByIds,
+    ...store,
     getChildren: (parentIds, clauses) => {
       childrenCalls.push([...parentIds]);
       return store.getChildren(parentIds, clauses);
     },
-    page: store.page,
-    readAfter: store.readAfter,
-    lastSeq: store.lastSeq,
-    ping: store.ping,
-    close: store.close,
   };
   return {
     store: counted,

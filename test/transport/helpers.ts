@@ -221,6 +221,8 @@ export function withLatency(store: EventStore): EventStore {
     getChildren: slow(store.getChildren),
     page: slow(store.page),
     readAfter: slow(store.readAfter),
+    purge: slow(store.purge),
+    purgedThrough: slow(store.purgedThrough),
     lastSeq: slow(store.lastSeq),
     ping: slow(store.ping),
     close: store.close,

@@ -23,7 +23,7 @@ const t = serverWithStreams();
 async function storedEvents(server: TServer): Promise<StoredEvent[]> {
   const all: StoredEvent[] = [];
   for (;;) {
-    const batch = await server.app.store.readAfter(all.at(-1)?.seq ?? 0, [], 1000);
+    const { events: batch } = await server.app.store.readAfter(all.at(-1)?.seq ?? 0, [], 1000);
     all.push(...batch);
     if (batch.length < 1000) return all;
   }

@@ -125,3 +125,33 @@ describe('shutdown on the wire', () => {
     await s.stop();
   });
 });
+
+describe('shutdown drains publishes', () => {
+  it('should store and deliver the publishes already accepted, refuse new ones, then end streams', async () => {
+    const s = await tserver();
+    try {
+      const raw = await rawPost(`${s.url}/graphql/stream`, STREAM_QUERY, { inboxes: ['drain'] });
+      await waitFor(() => s.app.hub.size === 1, 'the stream to be registered');
+      // Accepted before the shutdown starts, committed during it.
+      const accepted = Array.from({ length: 20 }, (_, i) =>
+        s.app.publish([{ type: 'in.flight', inbox: 'drain', message: String(i) }]),
+      );
+      const stopping = s.app.close();
+      await expect(s.app.emit({ type: 'too.late', inbox: 'drain' })).rejects.toMatchObject({
+        code: 'SHUTTING_DOWN',
+      });
+      const late = await s.gql('mutation { publishEvent(input: { type: "too.late" }) { id } }');
+      expect(late.errors?.[0]?.extensions?.code).toBe('SHUTTING_DOWN');
+      const stored = (await Promise.all(accepted)).flat();
+      await stopping;
+      await raw.waitEnd();
+      const nexts = raw.frames.filter((f) => f.event === 'next');
+      expect(nexts.map((f) => f.id)).toEqual([...stored.map((e) => e.cursor), null]);
+      expect(
+        dataOf<ErrorResult>(nexts.at(-1) as (typeof nexts)[number]).errors?.[0]?.extensions,
+      ).toMatchObject({ code: 'SHUTTING_DOWN' });
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -336,3 +336,48 @@ describe('slow consumers', () => {
     expect(raw.frames.some((f) => f.event === 'next' && dataOf(f).errors)).toBe(false);
   });
 });
+
+describe('slow consumers, bounded in events', () => {
+  const MAX_QUEUE_EVENTS = 50;
+  let e: TServer;
+  beforeAll(async () => {
+    // A byte limit that small events never reach: only the event count can end the stream.
+    e = await tserver({ maxQueueEvents: MAX_QUEUE_EVENTS, maxQueueBytes: 1024 ** 3 });
+  });
+  afterAll(() => e.stop());
+
+  it('should end a stream that stops reading once more than TIDINGS_MAX_QUEUE events wait', async () => {
+    const inbox = 'slow-events';
+    const url = new URL('/graphql/stream', e.url);
+    url.searchParams.set(
+      'query',
+      'subscription { eventStream(inboxes: ["slow-events"]) { cursor } }',
+    );
+    const slow = await pausedClient(url.toString());
+    cleanups.push(() => slow.destroy());
+    await waitFor(() => e.app.hub.size === 1, 'the stream');
+    const published: StoredEvent[] = [];
+    // Small frames: the kernel's socket buffers take tens of thousands before the queue grows.
+    while (e.app.hub.size === 1 && published.length < 200_000) {
+      published.push(
+        ...(await e.app.publish(Array.from({ length: 500 }, () => ({ type: 's', inbox })))),
+      );
+    }
+    expect(e.app.hub.size).toBe(0);
+    const frames = framesOf(await slow.resume());
+    checkSlowEnd(
+      frames,
+      published,
+      (f) => f.id ?? undefined,
+      (f) => dataOf(f).errors as never,
+    );
+    const error = dataOf<{ errors: { message: string; extensions: Record<string, unknown> }[] }>(
+      frames.filter((f) => f.event === 'next').at(-1) as SseFrame,
+    ).errors[0];
+    expect(error?.extensions).toMatchObject({
+      code: 'SLOW_CONSUMER',
+      limitEvents: MAX_QUEUE_EVENTS,
+    });
+    expect(error?.message).toMatch(/TIDINGS_MAX_QUEUE and TIDINGS_MAX_QUEUE_BYTES/);
+  });
+});
