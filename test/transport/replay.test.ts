@@ -82,6 +82,29 @@ describe.each([false, true])('replay then live, singleConnection=%s', (singleCon
   });
 });
 
+describe('idempotent publish on a stream', () => {
+  it('should deliver an event published twice with the same id once, live and in a replay', async () => {
+    const inbox = 'idempotent-stream';
+    const sub = await t.subs.open(t.s.client(), { inboxes: [inbox] });
+    const input = { id: 'published-twice', type: 'idem', inbox, message: 'same' };
+    const first = await t.s.gql(
+      'mutation($i: PublishEventInput!) { publishEvent(input: $i) { cursor } }',
+      { i: input },
+    );
+    const again = await t.s.gql(
+      'mutation($i: PublishEventInput!) { publishEvent(input: $i) { cursor } }',
+      { i: input },
+    );
+    expect(again.data).toEqual(first.data);
+    const [after] = await t.s.app.publish([{ type: 'after', inbox }]);
+    await sub.next(2);
+    expect(eventsOf(sub).map((e) => e.id)).toEqual(['published-twice', after?.id]);
+    const replayed = await t.subs.open(t.s.client(), { inboxes: [inbox], after: '000000000000' });
+    await replayed.next(2);
+    expect(eventsOf(replayed).map((e) => e.id)).toEqual(['published-twice', after?.id]);
+  });
+});
+
 describe.each([
   ['sqlite::memory:', () => tserver()],
   [
