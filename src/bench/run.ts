@@ -26,7 +26,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildMessage, ChildSnapshot, ParentMessage } from './servers/child.js';
 
-const HOST = '127.0.0.1';
+/** Where every benchmark server listens. */
+export const HOST = '127.0.0.1';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_NAMES = ['tidings', 'yoga', 'raw'] as const;
 
@@ -76,42 +77,71 @@ const USAGE = `Usage: npm run bench -- [options]
 `;
 
 /**
- * Parses the command line into {@link BenchOptions}; throws with a one-line message on a bad
- * option. `--help` prints the usage and exits.
+ * Parses a benchmark command line: `--<name> <value>` for every key of `defaults` (each with its
+ * default), and the booleans `--no-pin`, `--json` and `--help`, which prints `usage` and exits.
+ * Throws on an unknown option.
  */
-export function parseOptions(argv: readonly string[]): BenchOptions {
+export function parseBenchArgs<K extends string>(
+  argv: readonly string[],
+  usage: string,
+  defaults: Record<K, string>,
+): { values: Record<K, string>; pin: boolean; json: boolean } {
+  const strings = Object.fromEntries(
+    Object.entries(defaults).map(([name, value]) => [
+      name,
+      { type: 'string' as const, default: value as string },
+    ]),
+  );
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
     allowPositionals: false,
     options: {
-      subscribers: { type: 'string', default: '2000' },
-      events: { type: 'string', default: '100' },
-      publishers: { type: 'string', default: '4' },
-      payload: { type: 'string', default: '256' },
-      inboxes: { type: 'string', default: '1' },
-      servers: { type: 'string', default: SERVER_NAMES.join(',') },
-      repeat: { type: 'string', default: '1' },
-      idle: { type: 'string', default: '0' },
-      warmup: { type: 'string', default: '20' },
-      batch: { type: 'string', default: '200' },
-      timeout: { type: 'string', default: '60' },
+      ...strings,
       'no-pin': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage);
     process.exit(0);
   }
-  const int = (name: string, raw: string, min: number): number => {
-    const n = Number(raw);
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
-      throw new Error(`--${name}=${raw} is invalid: expected an integer >= ${min}`);
-    }
-    return n;
+  return {
+    values: values as unknown as Record<K, string>,
+    pin: !values['no-pin'],
+    json: values.json === true,
   };
+}
+
+/** The integer value of `--name`; throws with a one-line message unless it is in [min, max]. */
+export function intFlag(name: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new Error(`--${name}=${raw} is invalid: expected an integer ${range}`);
+  }
+  return n;
+}
+
+/**
+ * Parses the command line into {@link BenchOptions}; throws with a one-line message on a bad
+ * option. `--help` prints the usage and exits.
+ */
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values, pin, json } = parseBenchArgs(argv, USAGE, {
+    subscribers: '2000',
+    events: '100',
+    publishers: '4',
+    payload: '256',
+    inboxes: '1',
+    servers: SERVER_NAMES.join(','),
+    repeat: '1',
+    idle: '0',
+    warmup: '20',
+    batch: '200',
+    timeout: '60',
+  });
   const servers = values.servers
     .split(',')
     .map((s) => s.trim())
@@ -122,19 +152,19 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     }
   }
   return {
-    subscribers: int('subscribers', values.subscribers, 1),
-    events: int('events', values.events, 1),
-    publishers: int('publishers', values.publishers, 1),
-    payload: int('payload', values.payload, 0),
-    inboxes: int('inboxes', values.inboxes, 1),
+    subscribers: intFlag('subscribers', values.subscribers, 1),
+    events: intFlag('events', values.events, 1),
+    publishers: intFlag('publishers', values.publishers, 1),
+    payload: intFlag('payload', values.payload, 0),
+    inboxes: intFlag('inboxes', values.inboxes, 1),
     servers: [...new Set(servers)] as ServerName[],
-    repeat: int('repeat', values.repeat, 1),
-    idle: int('idle', values.idle, 0),
-    warmup: int('warmup', values.warmup, 0),
-    batch: int('batch', values.batch, 1),
-    timeoutMs: int('timeout', values.timeout, 1) * 1000,
-    pin: !values['no-pin'],
-    json: values.json,
+    repeat: intFlag('repeat', values.repeat, 1),
+    idle: intFlag('idle', values.idle, 0),
+    warmup: intFlag('warmup', values.warmup, 0),
+    batch: intFlag('batch', values.batch, 1),
+    timeoutMs: intFlag('timeout', values.timeout, 1) * 1000,
+    pin,
+    json,
   };
 }
 
@@ -158,7 +188,8 @@ interface ServerSpec {
   checkPublish(status: number, body: string): string | null;
 }
 
-function graphqlStreamPath(endpoint: string, inbox: string): string {
+/** Path (with query) of a GET event stream of the benchmark subscription reading `inbox`. */
+export function graphqlStreamPath(endpoint: string, inbox: string): string {
   const params = new URLSearchParams({
     query: SUBSCRIPTION,
     variables: JSON.stringify({ inboxes: [inbox] }),
@@ -215,7 +246,8 @@ const SERVERS: Record<ServerName, ServerSpec> = {
 // ---------------------------------------------------------------------------------------------
 // Server processes.
 
-interface ServerProcess {
+/** A benchmark server running in a child process. */
+export interface ServerProcess {
   name: ServerName;
   port: number;
   pid: number;
@@ -241,7 +273,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Bounds a promise: rejects with `what` after `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
@@ -252,7 +284,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Pins every thread of `pid` to `cpu`; false when it could not. */
-function pin(pid: number, cpu: number): boolean {
+export function pin(pid: number, cpu: number): boolean {
   try {
     execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
     return true;
@@ -261,7 +293,14 @@ function pin(pid: number, cpu: number): boolean {
   }
 }
 
-async function startServerProcess(name: ServerName, pinned: boolean): Promise<ServerProcess> {
+/**
+ * Forks the benchmark server `name` (see `servers/`) and resolves once it listens; pinned to CPU 0
+ * when `pinned`. The process is killed when this one exits, whatever way.
+ */
+export async function startServerProcess(
+  name: ServerName,
+  pinned: boolean,
+): Promise<ServerProcess> {
   const spec = SERVERS[name];
   const dir = spec.tmpDir ? mkdtempSync(join(os.tmpdir(), `tidings-bench-${name}-`)) : null;
   if (dir) liveDirs.add(dir);
@@ -342,7 +381,8 @@ async function startServerProcess(name: ServerName, pinned: boolean): Promise<Se
 // The client: streams that count frames cheaply, and publishers.
 
 const TOKEN = Buffer.from('event: next');
-const KEEP = TOKEN.length - 1;
+/** Bytes of `event: next` a stream keeps from one chunk to the next (see {@link Stream.tail}). */
+export const KEEP = TOKEN.length - 1;
 const SENT_AT = /"sentAt":(\d+)[,}]/g;
 /** Enough characters to hold an unterminated `"sentAt":<13 digits>` at the end of a chunk. */
 const SAMPLE_CARRY = 32;
@@ -403,7 +443,7 @@ export function countFrames(stream: Stream, chunk: Buffer): number {
 }
 
 /** What the client measures of one server run. */
-interface Tally {
+export interface Tally {
   /** Frames received by every stream. */
   frames: number;
   /** `data` events (socket reads, roughly) that carried them. */
@@ -425,7 +465,8 @@ interface Tally {
   closing: boolean;
 }
 
-function newTally(): Tally {
+/** An empty {@link Tally}. */
+export function newTally(): Tally {
   return {
     frames: 0,
     chunks: 0,
@@ -471,7 +512,7 @@ function onChunk(stream: Stream, tally: Tally, chunk: Buffer): void {
 }
 
 /** Opens one event stream; resolves once its response headers arrived with status 200. */
-function openStream(
+export function openStream(
   agent: http.Agent,
   port: number,
   path: string,
@@ -517,7 +558,7 @@ function openStream(
 }
 
 /** A POST to the server; resolves with its status and body. */
-function post(
+export function post(
   agent: http.Agent,
   port: number,
   path: string,
@@ -667,16 +708,37 @@ export interface RunResult {
   gc: boolean;
 }
 
-function percentile(sorted: readonly number[], p: number): number | null {
+/** The `p`th percentile of ascending `sorted` (nearest rank); null when it is empty. */
+export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index] ?? null;
 }
 
-const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) =>
+/** CPU time spent between two `process.cpuUsage()` readings, ms. */
+export const cpuMs = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) =>
   (b.user - a.user + (b.system - a.system)) / 1000;
 
-const MB = 1024 * 1024;
+/**
+ * CPU use over a window of `windowMs`, % of one core: of the server and of the client (ms each),
+ * and of everything else the machine ran (`machineMs` in all, null when unknown).
+ */
+export function cpuPercents(
+  serverMs: number,
+  clientMs: number,
+  machineMs: number | null,
+  windowMs: number,
+): { serverCpuPct: number; clientCpuPct: number; otherCpuPct: number | null } {
+  return {
+    serverCpuPct: (serverMs / windowMs) * 100,
+    clientCpuPct: (clientMs / windowMs) * 100,
+    otherCpuPct:
+      machineMs === null ? null : (Math.max(0, machineMs - serverMs - clientMs) / windowMs) * 100,
+  };
+}
+
+/** Bytes in a MiB. */
+export const MB = 1024 * 1024;
 /** Longest the publishing phase may take, ms. */
 const PUBLISH_BUDGET_MS = 300_000;
 /** Longest the connecting phase may take, ms; streams not attempted by then count as failed. */
@@ -851,12 +913,12 @@ async function runServer(
       rssBeforeMB: before.memory.rss / MB,
       rssIdleMB: idle.memory.rss / MB,
       rssAfterMB: after.memory.rss / MB,
-      serverCpuPct: (serverCpu / windowMs) * 100,
-      clientCpuPct: (clientCpu / windowMs) * 100,
-      otherCpuPct:
-        machine0 === null || machine1 === null
-          ? null
-          : (Math.max(0, machine1 - machine0 - serverCpu - clientCpu) / windowMs) * 100,
+      ...cpuPercents(
+        serverCpu,
+        clientCpu,
+        machine0 === null || machine1 === null ? null : machine1 - machine0,
+        windowMs,
+      ),
       gc: before.gc,
     };
   } finally {
@@ -873,7 +935,8 @@ async function runServer(
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
-function median(values: readonly number[]): number {
+/** The median of `values`; NaN when there are none. */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1
@@ -881,28 +944,45 @@ function median(values: readonly number[]): number {
     : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
-/** Median of each numeric figure over the runs of one server. */
-function medianResult(runs: readonly RunResult[]): RunResult {
-  const first = runs[0] as RunResult;
+/** Median of each numeric figure over several runs; other fields come from the first run. */
+export function medianResult<T extends object>(runs: readonly T[]): T {
+  const first = runs[0] as T;
   const out: Record<string, unknown> = { ...first };
   for (const [key, value] of Object.entries(first)) {
     if (typeof value === 'number' || value === null) {
       const values = runs
-        .map((r) => (r as unknown as Record<string, unknown>)[key])
+        .map((r) => (r as Record<string, unknown>)[key])
         .filter((v): v is number => typeof v === 'number');
       out[key] = values.length > 0 ? median(values) : null;
     }
   }
-  return out as unknown as RunResult;
+  return out as T;
 }
 
-const fmt = (value: number | null, digits = 0) =>
+/** A number with thousands separators and `digits` decimals; `-` for null or not finite. */
+export const fmt = (value: number | null, digits = 0) =>
   value === null || !Number.isFinite(value)
     ? '-'
     : value.toLocaleString('en-US', {
         minimumFractionDigits: digits,
         maximumFractionDigits: digits,
       });
+
+/** A text table: one row per result, the first column left-aligned, the others right-aligned. */
+export function renderTable<T>(
+  columns: readonly (readonly [string, (r: T) => string])[],
+  results: readonly T[],
+): string {
+  const rows = [columns.map(([h]) => h), ...results.map((r) => columns.map(([, f]) => f(r)))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+        .join('  '),
+    )
+    .join('\n');
+}
 
 function table(results: readonly RunResult[]): string {
   const columns: [string, (r: RunResult) => string][] = [
@@ -921,15 +1001,7 @@ function table(results: readonly RunResult[]): string {
     ['cli CPU%', (r) => fmt(r.clientCpuPct)],
     ['other CPU%', (r) => fmt(r.otherCpuPct)],
   ];
-  const rows = [columns.map(([h]) => h), ...results.map((r) => columns.map(([, f]) => f(r)))];
-  const widths = columns.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-        .join('  '),
-    )
-    .join('\n');
+  return renderTable(columns, results);
 }
 
 /** Loud lines for anything that makes a run's figures suspect. */
@@ -971,7 +1043,7 @@ function problems(r: RunResult): string[] {
  * CPU time all processes of the machine spent so far in user and system mode, ms; null off
  * Linux. Interrupt time is left out, as it may or may not be charged to the process it interrupts.
  */
-function machineBusyMs(): number | null {
+export function machineBusyMs(): number | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
     // cpu user nice system idle iowait irq softirq steal …, in USER_HZ (100 on Linux) ticks
@@ -983,7 +1055,7 @@ function machineBusyMs(): number | null {
 }
 
 /** The commit the Tidings sources are at, and whether they have uncommitted changes. */
-function sourceState(): string {
+export function sourceState(): string {
   try {
     const git = (...args: string[]) =>
       execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe' });
@@ -1024,16 +1096,34 @@ function portRange(): string {
 // ---------------------------------------------------------------------------------------------
 // Main.
 
+/**
+ * Runs `parse`; when it throws, prints the message and `usage` to stderr, sets exit code 2 and
+ * returns null.
+ */
+export function parseOrUsage<T>(parse: () => T, usage: string): T | null {
+  try {
+    return parse();
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+    process.exitCode = 2;
+    return null;
+  }
+}
+
+/** `value` as indented JSON, with fractional numbers rounded to three decimals. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v: unknown) =>
+      typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v,
+    2,
+  );
+}
+
 /** Runs the benchmark described by `argv` (the arguments after the script) and prints it. */
 export async function main(argv: readonly string[]): Promise<void> {
-  let options: BenchOptions;
-  try {
-    options = parseOptions(argv);
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+  const options = parseOrUsage(() => parseOptions(argv), USAGE);
+  if (!options) return;
   const log = (line: string) => console.log(line);
   const cpus = os.cpus();
   const canPin = options.pin && cpus.length >= 2 && pin(process.pid, 1);
@@ -1171,16 +1261,7 @@ export async function main(argv: readonly string[]): Promise<void> {
 
   if (options.json) {
     log('');
-    log(
-      JSON.stringify(
-        { machine, command, options, runs, medians: summary, ratios, idle },
-        (_key, value: unknown) =>
-          typeof value === 'number' && !Number.isInteger(value)
-            ? Math.round(value * 1000) / 1000
-            : value,
-        2,
-      ),
-    );
+    log(toJson({ machine, command, options, runs, medians: summary, ratios, idle }));
   }
 }
 
