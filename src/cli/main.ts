@@ -5,13 +5,15 @@ import { parseArgs } from 'node:util';
 import { loadConfig, SETTINGS, DEFAULT_CONFIG } from '../config.js';
 import { TidingsError } from '../errors.js';
 import { startServer } from './serve.js';
+import { token } from './token.js';
 
 const USAGE = `Usage: tidings <command> [options]
 
 Commands:
   serve     run a Tidings server (configuration from flags or environment variables)
+  token     print a signed JWT for a server with TIDINGS_AUTH=jwt (for testing)
 
-Run "tidings serve --help" for the server's options.
+Run "tidings serve --help" for the server's options, "tidings token --help" for the token's.
 `;
 
 function serveUsage(): string {
@@ -98,6 +100,8 @@ export async function main(
   switch (command) {
     case 'serve':
       return serve(rest, io, env);
+    case 'token':
+      return token(rest, io, env);
     case undefined:
     case 'help':
     case '--help':
