@@ -5,15 +5,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
+import { createAuthenticator } from './auth/jwt.js';
+import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
+import { createRateLimiter } from './auth/rate-limit.js';
 import { createMemoryBus } from './bus/memory.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
 import { ConfigError, ShuttingDownError } from './errors.js';
 import { createPublisher, type PublishFn } from './events/publish.js';
-import { SEE_EVERYTHING, type StoredEvent } from './events/types.js';
+import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { buildSchema } from './schema/index.js';
@@ -24,7 +27,8 @@ import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import { createRequestListener, readBody } from './transport/http.js';
-import { createOperationPreparer } from './transport/operation.js';
+import { limitRules } from './transport/limits.js';
+import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
 
 /** A running Tidings instance, without a port. */
@@ -132,29 +136,54 @@ export async function buildApp(
     return done;
   };
   const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
-  const services: Services = { store, hub, publish, maxPageSize: 500 };
+  const authenticator = createAuthenticator(config, store);
+  const services: Services = {
+    store,
+    hub,
+    publish,
+    maxPageSize: config.maxPageSize,
+    maxStreamInboxes: config.maxStreamInboxes,
+    publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
+  };
+  /** The caller of each request being handled, as the listener authenticated it. */
+  const principals = new WeakMap<IncomingMessage, Principal>();
+  // A request the listener let through without a caller (none do) gets no permission at all.
+  const principalOf = (req: IncomingMessage | undefined): Principal =>
+    (req && principals.get(req)) ?? (authenticator.required ? NOBODY : UNAUTHENTICATED_ADMIN);
+  const contextFor = (principal: Principal) => createContext(services, principal);
   const schema = buildSchema();
+  const rules = limitRules(config);
+  const documents = createDocumentCache(schema, { rules, maxCachedLength: 16 * 1024 });
   const sse = createSseRegistry({
     keepaliveMs: config.keepaliveMs,
     retryMs: config.retryMs,
     maxQueueBytes: config.maxQueueBytes,
     maxQueueEvents: config.maxQueueEvents,
   });
-  const preparer = createOperationPreparer({
-    schema,
-    createContext: () => createContext(services, SEE_EVERYTHING),
-  });
+  const preparer = createOperationPreparer({ schema, createContext: contextFor, documents });
   const streams = createGraphQLSseHandler({
     hub,
     sse,
     preparer,
     logger,
     readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
+    maxStreamsPerClient: config.maxStreamsPerClient,
   });
-  const yoga = createYoga({
+  services.streams = streams.control;
+  const limitsPlugin: Plugin = {
+    onValidate({ addValidationRule }) {
+      for (const rule of rules) addValidationRule(rule);
+    },
+  };
+  const yoga = createYoga<{ req: IncomingMessage }>({
     schema,
     graphqlEndpoint: '/graphql',
-    context: () => createContext(services, SEE_EVERYTHING),
+    context: ({ req }) => contextFor(principalOf(req)),
+    plugins: [limitsPlugin],
+    cors:
+      config.corsOrigins === '*'
+        ? { origin: '*' }
+        : { origin: [...config.corsOrigins], credentials: true },
     renderGraphiQL,
     graphiql: {
       title: 'Tidings',
@@ -170,11 +199,7 @@ export async function buildApp(
       error: (...args) => logger.error(args.map(String).join(' ')),
     },
   });
-  const execute = createHttpExecutor({
-    schema,
-    createContext: () => createContext(services, SEE_EVERYTHING),
-    logger,
-  });
+  const execute = createHttpExecutor({ schema, createContext: contextFor, logger, documents });
   /** Requests being handled (a stream counts until it is set up): shutdown waits for them. */
   const handling = new Set<Promise<void>>();
   const handle = createRequestListener({
@@ -188,6 +213,12 @@ export async function buildApp(
       await bus.ping();
     },
     isClosing: () => closing !== null,
+    authenticate: async (req) => {
+      const principal = await authenticator.authenticate(req);
+      principals.set(req, principal);
+      return principal;
+    },
+    corsOrigins: config.corsOrigins,
   });
   const listener = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const done = handle(req, res);

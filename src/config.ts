@@ -37,6 +37,32 @@ export interface TidingsConfig {
   maxQueueBytes: number;
   /** Events a stream may fall behind before it ends as a slow consumer. @default 10000 */
   maxQueueEvents: number;
+  /** HS256 secret for `TIDINGS_AUTH=jwt` (at least 32 bytes). @default null */
+  jwtSecret: string | null;
+  /** A PEM public key (or the path of a file holding one) for `TIDINGS_AUTH=jwt`. @default null */
+  jwtPublicKey: string | null;
+  /** A JWKS URL for `TIDINGS_AUTH=jwt`; keys are cached and refetched for an unknown `kid`. */
+  jwksUrl: string | null;
+  /** Required `iss` claim. @default null (not checked) */
+  jwtIssuer: string | null;
+  /** Required `aud` claim. @default null (not checked) */
+  jwtAudience: string | null;
+  /** Clock skew tolerated on `exp`/`nbf`, ms. @default 30000 */
+  jwtClockSkewMs: number;
+  /** Origins allowed by CORS: `*` (any, without credentials) or a list (with credentials). */
+  corsOrigins: '*' | readonly string[];
+  /** Deepest selection a GraphQL document may have. @default 12 */
+  maxDepth: number;
+  /** Most aliases in one GraphQL document. @default 30 */
+  maxAliases: number;
+  /** Largest `first`/`last` of the `events` query. @default 500 */
+  maxPageSize: number;
+  /** Most inboxes one `eventStream` may name. @default 50 */
+  maxStreamInboxes: number;
+  /** Most streams open at once per client (its client id, or its subject). @default 100 */
+  maxStreamsPerClient: number;
+  /** Events per second one caller may publish (a burst of twice that is allowed). @default 2000 */
+  publishRate: number;
 }
 
 /** The defaults: an embedded, loopback-only server that needs no other service. */
@@ -55,6 +81,19 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxBatch: 1000,
   maxQueueBytes: 1024 * 1024,
   maxQueueEvents: 10_000,
+  jwtSecret: null,
+  jwtPublicKey: null,
+  jwksUrl: null,
+  jwtIssuer: null,
+  jwtAudience: null,
+  jwtClockSkewMs: 30_000,
+  corsOrigins: '*',
+  maxDepth: 12,
+  maxAliases: 30,
+  maxPageSize: 500,
+  maxStreamInboxes: 50,
+  maxStreamsPerClient: 100,
+  publishRate: 2_000,
 });
 
 /** One setting: its environment variable, its flag and how to parse it. */
@@ -63,6 +102,8 @@ interface Setting {
   env: string;
   flag: string;
   help: string;
+  /** Whether the value is redacted wherever the configuration is shown. */
+  secret?: boolean;
   parse: (raw: string) => TidingsConfig[keyof TidingsConfig];
 }
 
@@ -192,7 +233,121 @@ export const SETTINGS: readonly Setting[] = [
     help: 'events a stream may fall behind before it ends as a slow consumer',
     parse: int('TIDINGS_MAX_QUEUE', 1, 10_000_000),
   },
+  {
+    key: 'jwtSecret',
+    env: 'TIDINGS_JWT_SECRET',
+    flag: 'jwt-secret',
+    help: 'HS256 secret (32 bytes or more) for TIDINGS_AUTH=jwt',
+    secret: true,
+    parse: (raw) =>
+      Buffer.byteLength(raw) >= 32
+        ? raw
+        : fail('TIDINGS_JWT_SECRET', '<redacted>', 'at least 32 bytes (openssl rand -base64 48)'),
+  },
+  {
+    key: 'jwtPublicKey',
+    env: 'TIDINGS_JWT_PUBLIC_KEY',
+    flag: 'jwt-public-key',
+    help: 'PEM public key (or a file holding one) for TIDINGS_AUTH=jwt',
+    parse: (raw) => raw.trim() || fail('TIDINGS_JWT_PUBLIC_KEY', raw, 'a PEM key or a file path'),
+  },
+  {
+    key: 'jwksUrl',
+    env: 'TIDINGS_JWKS_URL',
+    flag: 'jwks-url',
+    help: 'JWKS URL for TIDINGS_AUTH=jwt',
+    parse: (raw) =>
+      /^https?:\/\/\S+$/.test(raw.trim())
+        ? raw.trim()
+        : fail('TIDINGS_JWKS_URL', raw, 'an http(s) URL'),
+  },
+  {
+    key: 'jwtIssuer',
+    env: 'TIDINGS_JWT_ISSUER',
+    flag: 'jwt-issuer',
+    help: 'required iss claim',
+    parse: (raw) => raw.trim() || fail('TIDINGS_JWT_ISSUER', raw, 'an issuer'),
+  },
+  {
+    key: 'jwtAudience',
+    env: 'TIDINGS_JWT_AUDIENCE',
+    flag: 'jwt-audience',
+    help: 'required aud claim',
+    parse: (raw) => raw.trim() || fail('TIDINGS_JWT_AUDIENCE', raw, 'an audience'),
+  },
+  {
+    key: 'jwtClockSkewMs',
+    env: 'TIDINGS_JWT_CLOCK_SKEW',
+    flag: 'jwt-clock-skew',
+    help: 'clock skew tolerated on exp and nbf (30s)',
+    parse: (raw) => parseDuration('TIDINGS_JWT_CLOCK_SKEW', raw),
+  },
+  {
+    key: 'corsOrigins',
+    env: 'TIDINGS_CORS_ORIGINS',
+    flag: 'cors-origins',
+    help: '* or a comma-separated list of origins (a list allows credentials)',
+    parse: corsOrigins,
+  },
+  {
+    key: 'maxDepth',
+    env: 'TIDINGS_MAX_DEPTH',
+    flag: 'max-depth',
+    help: 'deepest selection of a GraphQL document',
+    parse: int('TIDINGS_MAX_DEPTH', 2, 100),
+  },
+  {
+    key: 'maxAliases',
+    env: 'TIDINGS_MAX_ALIASES',
+    flag: 'max-aliases',
+    help: 'most aliases in a GraphQL document',
+    parse: int('TIDINGS_MAX_ALIASES', 0, 1000),
+  },
+  {
+    key: 'maxPageSize',
+    env: 'TIDINGS_MAX_PAGE',
+    flag: 'max-page',
+    help: 'largest first/last of the events query',
+    parse: int('TIDINGS_MAX_PAGE', 1, 100_000),
+  },
+  {
+    key: 'maxStreamInboxes',
+    env: 'TIDINGS_MAX_STREAM_INBOXES',
+    flag: 'max-stream-inboxes',
+    help: 'most inboxes one eventStream may name',
+    parse: int('TIDINGS_MAX_STREAM_INBOXES', 1, 10_000),
+  },
+  {
+    key: 'maxStreamsPerClient',
+    env: 'TIDINGS_MAX_STREAMS_PER_CLIENT',
+    flag: 'max-streams-per-client',
+    help: 'most open streams per client id (or subject)',
+    parse: int('TIDINGS_MAX_STREAMS_PER_CLIENT', 1, 1_000_000),
+  },
+  {
+    key: 'publishRate',
+    env: 'TIDINGS_PUBLISH_RATE',
+    flag: 'publish-rate',
+    help: 'events per second one caller may publish (bursts of twice that)',
+    parse: int('TIDINGS_PUBLISH_RATE', 1, 100_000_000),
+  },
 ];
+
+function corsOrigins(raw: string): '*' | string[] {
+  if (raw.trim() === '*') return '*';
+  const origins = raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  if (origins.length === 0 || origins.some((o) => !/^https?:\/\/[^/\s]+$/.test(o))) {
+    fail(
+      'TIDINGS_CORS_ORIGINS',
+      raw,
+      '* or origins such as https://app.example.com,http://localhost:5173',
+    );
+  }
+  return origins;
+}
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
@@ -229,9 +384,13 @@ export function loadConfig(
     );
   }
   if (result.auth === 'jwt') {
-    throw new ConfigError(
-      'TIDINGS_AUTH=jwt is not available in this version: use TIDINGS_AUTH=none',
-    );
+    const keys = [result.jwtSecret, result.jwtPublicKey, result.jwksUrl].filter((k) => k !== null);
+    if (keys.length !== 1) {
+      throw new ConfigError(
+        `TIDINGS_AUTH=jwt needs exactly one key source, got ${keys.length}: set ` +
+          'TIDINGS_JWT_SECRET (HS256), TIDINGS_JWT_PUBLIC_KEY (PEM) or TIDINGS_JWKS_URL',
+      );
+    }
   }
   if (!result.store.startsWith('sqlite:')) {
     throw new ConfigError(

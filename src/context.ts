@@ -1,12 +1,15 @@
 /**
- * The GraphQL context: the instance's services, the caller's visibility, and per-request
+ * The GraphQL context: the instance's services, the caller and what it may see, and per-request
  * DataLoaders. Resolvers reach the store and the hub only through it.
  */
 import DataLoader from 'dataloader';
+import { visibilityOf, type Principal } from './auth/principal.js';
+import type { RateLimiter } from './auth/rate-limit.js';
 import { compileFilter, matchesClauses, type Clause } from './events/filter.js';
 import type { PublishFn } from './events/publish.js';
 import type { StoredEvent, Visibility } from './events/types.js';
 import type { Hub } from './hub/hub.js';
+import type { StreamControl } from './transport/graphql-sse.js';
 import type { EventStore } from './store/types.js';
 
 /** What every request of one instance shares. */
@@ -16,6 +19,12 @@ export interface Services {
   publish: PublishFn;
   /** Largest `first`/`last` of the `events` query. */
   maxPageSize: number;
+  /** Most inboxes one `eventStream` may name. @default unlimited */
+  maxStreamInboxes?: number;
+  /** Publish rate per authenticated caller; none when absent. */
+  publishLimiter?: RateLimiter;
+  /** The open streams of this instance, for admins to end. */
+  streams?: StreamControl;
 }
 
 /** Per-request loaders: one store query per level of `parent`/`children`, never one per event. */
@@ -29,6 +38,8 @@ export interface Loaders {
 /** The context of one GraphQL execution. */
 export interface TidingsContext {
   services: Services;
+  /** Who is calling. */
+  principal: Principal;
   /** What the caller may read. */
   visibility: Visibility;
   /** {@link visibility} compiled once for the store and the matcher. */
@@ -36,12 +47,20 @@ export interface TidingsContext {
   loaders: Loaders;
 }
 
-/** Creates a context for one request (or one stream execution) of a caller. */
-export function createContext(services: Services, visibility: Visibility): TidingsContext {
+/**
+ * Creates a context for one request (or one stream execution) of `principal`. `visibility` is
+ * the principal's unless given (tests narrow it).
+ */
+export function createContext(
+  services: Services,
+  principal: Principal,
+  visibility: Visibility = visibilityOf(principal),
+): TidingsContext {
   const visibilityClauses = compileFilter(null, visibility);
   const { store } = services;
   return {
     services,
+    principal,
     visibility,
     visibilityClauses,
     loaders: {

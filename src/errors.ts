@@ -15,7 +15,14 @@ export type TidingsErrorCode =
   | 'BUS_ERROR'
   | 'SHUTTING_DOWN'
   | 'SLOW_CONSUMER'
-  | 'HISTORY_GAP';
+  | 'HISTORY_GAP'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'TOKEN_EXPIRED'
+  | 'TOKEN_REVOKED'
+  | 'STREAM_ENDED'
+  | 'LIMIT_EXCEEDED'
+  | 'RATE_LIMITED';
 
 /** Base class; `expose` says whether the message is safe to show to a client. */
 export class TidingsError extends Error {
@@ -132,5 +139,49 @@ export class ShuttingDownError extends TidingsError {
       'SHUTTING_DOWN',
       '[server] the server is shutting down: reconnect and resume from the last cursor you received',
     );
+  }
+}
+
+/**
+ * The caller could not be authenticated: no token, or one that is malformed, unsigned, wrongly
+ * signed, expired, revoked or for another issuer or audience. HTTP 401.
+ */
+export class AuthenticationError extends TidingsError {
+  constructor(
+    message: string,
+    options: { cause?: unknown; code?: 'UNAUTHENTICATED' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' } = {},
+  ) {
+    super(options.code ?? 'UNAUTHENTICATED', message, { cause: options.cause });
+  }
+}
+
+/** The caller is authenticated but may not do this; the message says what was missing. */
+export class ForbiddenError extends TidingsError {
+  constructor(message: string, options: { details?: Record<string, unknown> } = {}) {
+    super('FORBIDDEN', message, options);
+  }
+}
+
+/** A stream's token expired or was revoked, or an admin ended it: it ends with this error. */
+export class StreamEndedError extends TidingsError {
+  constructor(code: 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' | 'STREAM_ENDED', message: string) {
+    super(code, message);
+  }
+}
+
+/** A request went past a configured limit (depth, aliases, page size, inboxes, streams). */
+export class LimitError extends TidingsError {
+  constructor(message: string, options: { details?: Record<string, unknown> } = {}) {
+    super('LIMIT_EXCEEDED', message, options);
+  }
+}
+
+/** A caller published faster than `TIDINGS_PUBLISH_RATE`; nothing was stored. HTTP 429. */
+export class RateLimitError extends TidingsError {
+  /** Seconds after which a retry can succeed. */
+  readonly retryAfterS: number;
+  constructor(message: string, retryAfterS: number) {
+    super('RATE_LIMITED', message, { details: { retryAfterSeconds: retryAfterS } });
+    this.retryAfterS = retryAfterS;
   }
 }

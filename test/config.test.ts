@@ -45,6 +45,38 @@ describe('loadConfig', () => {
     });
   });
 
+  it('should read the auth and limit settings', () => {
+    const config = loadConfig({
+      TIDINGS_AUTH: 'jwt',
+      TIDINGS_JWT_SECRET: 's'.repeat(40),
+      TIDINGS_JWT_ISSUER: 'https://issuer.example',
+      TIDINGS_JWT_AUDIENCE: 'tidings',
+      TIDINGS_JWT_CLOCK_SKEW: '5s',
+      TIDINGS_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+      TIDINGS_MAX_DEPTH: '6',
+      TIDINGS_MAX_ALIASES: '3',
+      TIDINGS_MAX_PAGE: '100',
+      TIDINGS_MAX_STREAM_INBOXES: '4',
+      TIDINGS_MAX_STREAMS_PER_CLIENT: '2',
+      TIDINGS_PUBLISH_RATE: '10',
+    });
+    expect(config).toMatchObject({
+      auth: 'jwt',
+      jwtSecret: 's'.repeat(40),
+      jwtIssuer: 'https://issuer.example',
+      jwtAudience: 'tidings',
+      jwtClockSkewMs: 5000,
+      corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      maxDepth: 6,
+      maxAliases: 3,
+      maxPageSize: 100,
+      maxStreamInboxes: 4,
+      maxStreamsPerClient: 2,
+      publishRate: 10,
+    });
+    expect(loadConfig({ TIDINGS_CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
+  });
+
   it('should ignore empty variables', () => {
     expect(loadConfig({ PORT: '' }).port).toBe(4000);
   });
@@ -59,7 +91,18 @@ describe('loadConfig', () => {
     [{ TIDINGS_MAX_QUEUE: '0' }, /TIDINGS_MAX_QUEUE="0" is invalid/],
     [{ TIDINGS_STORE: 'postgres://localhost/test' }, /only the SQLite store is available/],
     [{ TIDINGS_BUS: 'redis://localhost' }, /only the in-memory bus is available/],
-    [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt is not available/],
+    [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt needs exactly one key source, got 0/],
+    [
+      { TIDINGS_AUTH: 'jwt', TIDINGS_JWT_SECRET: 'x'.repeat(32), TIDINGS_JWKS_URL: 'https://k/j' },
+      /exactly one key source, got 2/,
+    ],
+    [
+      { TIDINGS_JWT_SECRET: 'short' },
+      /TIDINGS_JWT_SECRET="<redacted>" is invalid: expected at least 32 bytes/,
+    ],
+    [{ TIDINGS_JWKS_URL: 'ftp://x' }, /TIDINGS_JWKS_URL/],
+    [{ TIDINGS_CORS_ORIGINS: 'example.com' }, /TIDINGS_CORS_ORIGINS="example.com" is invalid/],
+    [{ TIDINGS_MAX_DEPTH: '1' }, /TIDINGS_MAX_DEPTH/],
     [{ HOST: '0.0.0.0' }, /set TIDINGS_AUTH=jwt .* or TIDINGS_AUTH=none/],
   ])('should refuse %j with a ConfigError naming it', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

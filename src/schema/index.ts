@@ -10,7 +10,7 @@ import './query.js';
 import './mutation.js';
 import './subscription.js';
 
-export { toStreamSpec, type EventStreamArgs } from './subscription.js';
+export { authorizeStream, toStreamSpec, type EventStreamArgs } from './subscription.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -1,3 +1,4 @@
+import { requireInboxes, requireScope } from '../auth/principal.js';
 import { ValidationError } from '../errors.js';
 import { decodeCursor } from '../events/cursor.js';
 import { compileFilter } from '../events/filter.js';
@@ -58,6 +59,8 @@ builder.queryType({
         order: t.arg({ type: EventOrderEnum, defaultValue: 'NEWEST_FIRST', required: true }),
       },
       resolve: (_root, args, ctx) => {
+        requireScope(ctx.principal, 'events:read', 'read events');
+        requireInboxes(ctx.principal, args.filter?.inboxes ?? [], 'read');
         const max = ctx.services.maxPageSize;
         const first = pageSize('first', args.first, max);
         const last = pageSize('last', args.last, max);
@@ -79,7 +82,10 @@ builder.queryType({
       nullable: true,
       description: 'One event by id, if it exists and is visible to the caller.',
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => ctx.loaders.eventById.load(args.id),
+      resolve: (_root, args, ctx) => {
+        requireScope(ctx.principal, 'events:read', 'read events');
+        return ctx.loaders.eventById.load(args.id);
+      },
     }),
   }),
 });

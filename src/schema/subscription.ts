@@ -1,3 +1,6 @@
+import { requireClient, requireInboxes, requireScope } from '../auth/principal.js';
+import type { TidingsContext } from '../context.js';
+import { LimitError } from '../errors.js';
 import { decodeCursor } from '../events/cursor.js';
 import { compileFilter } from '../events/filter.js';
 import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
@@ -19,6 +22,27 @@ export interface EventStreamArgs {
 /** Exact inbox names usable as index keys, or null when any entry is a pattern. */
 function exactInboxes(list: readonly string[] | null | undefined): readonly string[] | null {
   return list && !list.some((i) => i.endsWith('*')) ? list : null;
+}
+
+/**
+ * Checks that the caller may open this stream: the `events:read` scope, inboxes within its
+ * `inboxes` claim, its own client id (unless admin), and no more inboxes than the limit.
+ * @throws ForbiddenError or LimitError, before anything is registered.
+ */
+export function authorizeStream(args: EventStreamArgs, ctx: TidingsContext): void {
+  const { principal } = ctx;
+  requireScope(principal, 'events:read', 'read events');
+  const named = [...(args.inboxes ?? []), ...(args.filter?.inboxes ?? [])];
+  const max = ctx.services.maxStreamInboxes ?? Infinity;
+  if ((args.inboxes?.length ?? 0) > max || (args.filter?.inboxes?.length ?? 0) > max) {
+    throw new LimitError(
+      `[stream] a stream may name at most ${max} inboxes (TIDINGS_MAX_STREAM_INBOXES): use ` +
+        'prefix patterns such as "hosts-*", or several streams',
+      { details: { limit: max } },
+    );
+  }
+  requireInboxes(principal, named, 'read');
+  requireClient(principal, args.clientId ?? null);
 }
 
 /**
@@ -61,8 +85,10 @@ builder.subscriptionType({
         filter: t.arg({ type: EventFilterInput }),
         after: t.arg.string(),
       },
-      subscribe: (_root, args, ctx) =>
-        iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility)),
+      subscribe: (_root, args, ctx) => {
+        authorizeStream(args, ctx);
+        return iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility));
+      },
       // A gap in the replayed history comes as an error in the stream, which goes on after it.
       resolve: (item: StreamItem): StoredEvent => {
         if (item instanceof HistoryGapError) throw item;

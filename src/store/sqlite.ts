@@ -87,6 +87,15 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO retention (id, purged_through) VALUES (1, 0);
   `,
+  // v4: revoked tokens and subjects, honoured by every instance sharing the store.
+  `
+  CREATE TABLE revocations (
+    kind       TEXT    NOT NULL CHECK (kind IN ('token', 'subject')),
+    value      TEXT    NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, value)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** Column of each filter field in the `events` table. */
@@ -282,6 +291,15 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     setHorizon.run(purgedThrough);
     return { deleted, purgedThrough };
   });
+  const revokeStmt = db.prepare<[string, string, number]>(
+    `INSERT INTO revocations (kind, value, revoked_at) VALUES (?, ?, ?)
+     ON CONFLICT (kind, value) DO UPDATE SET revoked_at = MAX(revoked_at, excluded.revoked_at)`,
+  );
+  const revokedStmt = db.prepare<[string, string], { t: number }>(
+    'SELECT revoked_at AS t FROM revocations WHERE kind = ? AND value = ?',
+  );
+  const revokedAt = (kind: string, value: string | null) =>
+    value === null ? null : (revokedStmt.get(kind, value)?.t ?? null);
   const readAfterTx = db.transaction((sql: string, params: readonly unknown[]): ReplayBatch => ({
     events: rows(sql, params).map(toStoredEvent),
     purgedThrough: horizon(),
@@ -498,6 +516,19 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
 
     purgedThrough() {
       return run('purgedThrough', horizon);
+    },
+
+    revoke({ kind, value, at }) {
+      return run('revoke', () => {
+        revokeStmt.run(kind, value, at);
+      });
+    },
+
+    revocations(tokenId, subject) {
+      return run('revocations', () => ({
+        token: revokedAt('token', tokenId),
+        subject: revokedAt('subject', subject),
+      }));
     },
 
     lastSeq() {

@@ -55,6 +55,21 @@ export interface PurgeResult {
   purgedThrough: number;
 }
 
+/** A revoked token, or every token of a subject issued until `at`. */
+export interface Revocation {
+  kind: 'token' | 'subject';
+  /** The `jti`, or the `sub`. */
+  value: string;
+  /** When it was revoked, epoch ms. */
+  at: number;
+}
+
+/** The answer of {@link EventStore.revocations}. */
+export interface RevocationTimes {
+  token: number | null;
+  subject: number | null;
+}
+
 /** Durable, ordered event storage. */
 export interface EventStore {
   /** Backend name used in messages and metrics, e.g. `sqlite`. */
@@ -85,6 +100,13 @@ export interface EventStore {
   purge(before: number, limit: number): Promise<PurgeResult>;
   /** The retention horizon: the highest sequence removed by {@link EventStore.purge}, 0 if none. */
   purgedThrough(): Promise<number>;
+  /**
+   * Records that a token (`kind: 'token'`, by `jti`) or every token of a subject issued until
+   * `at` (`kind: 'subject'`) is revoked. Idempotent; a later revocation of a subject moves `at`.
+   */
+  revoke(revocation: Revocation): Promise<void>;
+  /** When the token and the subject were revoked (epoch ms), `null` where they were not. */
+  revocations(tokenId: string | null, subject: string | null): Promise<RevocationTimes>;
   /** The highest committed sequence, 0 when empty. */
   lastSeq(): Promise<number>;
   /** Checks the store answers; rejects with a `StoreError` otherwise. */

@@ -18,6 +18,7 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.js';
 import type { TidingsContext } from '../context.js';
 import { maskResult } from './errors.js';
 import { createDocumentCache, type DocumentCache } from './operation.js';
@@ -28,8 +29,8 @@ export type JsonMediaType = 'application/json' | 'application/graphql-response+j
 /** Options of {@link createHttpExecutor}. */
 export interface HttpExecutorOptions {
   schema: GraphQLSchema;
-  /** Creates the context of one execution. */
-  createContext: () => TidingsContext;
+  /** Creates the context of one execution of `principal`. */
+  createContext: (principal: Principal) => TidingsContext;
   logger: Logger;
   /** Parsed and validated documents; by default a cache of its own. */
   documents?: DocumentCache;
@@ -44,6 +45,7 @@ export type HttpExecutor = (
   res: ServerResponse,
   body: Buffer,
   mediaType: JsonMediaType,
+  principal: Principal,
 ) => Promise<boolean>;
 
 /** The parameters of a GraphQL-over-HTTP request body. */
@@ -145,7 +147,7 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
     res.end(text);
   }
 
-  return async function executeHttp(req, res, body, mediaType) {
+  return async function executeHttp(req, res, body, mediaType, principal) {
     let params: unknown;
     try {
       params = JSON.parse(body.toString('utf8'));
@@ -185,7 +187,7 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
       document,
       variableValues: variables ?? undefined,
       operationName: operationName ?? undefined,
-      contextValue: options.createContext(),
+      contextValue: options.createContext(principal),
     });
     // No `data`: the request failed before execution started (variables that do not coerce).
     // Nothing ran; yoga gives those a status of its own, so let it answer.

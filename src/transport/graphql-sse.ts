@@ -16,13 +16,27 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import type { Logger } from 'pino';
-import { HistoryGapError, SlowConsumerError, type TidingsError } from '../errors.js';
+import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
+import {
+  HistoryGapError,
+  LimitError,
+  SlowConsumerError,
+  StreamEndedError,
+  type TidingsError,
+} from '../errors.js';
 import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import { errorResult, HttpError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
 import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
+
+const tokenExpired = () =>
+  new StreamEndedError(
+    'TOKEN_EXPIRED',
+    '[auth] the token of this stream expired: reconnect with a fresh token and resume from the ' +
+      'last cursor you received',
+  );
 
 /** The header carrying a single-connection reservation token. */
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -40,6 +54,27 @@ export interface GraphQLSseOptions {
    * @default 60000
    */
   reservationTtlMs?: number;
+  /**
+   * Most streams open at once per client: the client id a stream asks for, else the caller's
+   * client id or subject. Streams with none of these are not counted.
+   * @default Infinity
+   */
+  maxStreamsPerClient?: number;
+}
+
+/** Who an open stream belongs to, for ending streams by subject, client or token. */
+export interface StreamOwner {
+  principal: Principal;
+  /** The client id the stream asked for (`eventStream(clientId:)`), if any. */
+  clientId: string | null;
+}
+
+/** Ends open streams on this instance. */
+export interface StreamControl {
+  /** Ends every open stream whose owner matches, with `error` then `complete`; returns how many. */
+  end(match: (owner: StreamOwner) => boolean, error: TidingsError): number;
+  /** Open streams, with their owners. */
+  owners(): StreamOwner[];
 }
 
 /** Where an operation's frames go: its own connection, or a shared single connection. */
@@ -63,6 +98,8 @@ interface Running {
 
 /** A single-connection reservation. */
 interface Reservation {
+  /** The subject that made it; only it may use it. */
+  owner: string | null;
   connection: SseConnection | null;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
@@ -142,6 +179,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const groups = createResultGroups();
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
+  const maxStreamsPerClient = options.maxStreamsPerClient ?? Infinity;
+  /** Open subscription streams, for ending them by owner. */
+  const openStreams = new Set<{ owner: StreamOwner; fail: (error: TidingsError) => void }>();
+  /** Open streams per client key. */
+  const perClient = new Map<string, number>();
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
     if (req.method === 'GET') {
@@ -167,7 +209,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   }
 
   /** Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. */
-  function run(prepared: PreparedOperation, outlet: Outlet): Running {
+  function run(prepared: PreparedOperation, outlet: Outlet, principal: Principal): Running {
     let stopped = false;
     const resultFrame = (result: ExecutionResult, cursor: string | null) => {
       const masked = maskResult(result, logger);
@@ -209,6 +251,18 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     // document, variables and visibility; this stream writes the group's bytes. Rendering is
     // synchronous unless a resolver is asynchronous; then frames wait in `pending`, in order.
     const streamOp = prepared;
+    const owner: StreamOwner = { principal, clientId: streamOp.spec.clientId };
+    const clientKey = owner.clientId ?? principal.clientId ?? principal.subject;
+    if (clientKey !== null && (perClient.get(clientKey) ?? 0) >= maxStreamsPerClient) {
+      const error = new LimitError(
+        `[stream] client "${clientKey}" already has ${maxStreamsPerClient} open streams ` +
+          '(TIDINGS_MAX_STREAMS_PER_CLIENT): close one, or use one stream for several inboxes',
+        { details: { limit: maxStreamsPerClient } },
+      );
+      sendResult(errorResult(error, logger), null);
+      complete();
+      return once;
+    }
     const group = groups.join(streamOp.groupKey, () => ({
       render: (event) => renderResult(streamOp.execute.bind(null, event)),
       frame: (cursor, payload, operationId) =>
@@ -221,10 +275,32 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }));
     let pending: Promise<void> | null = null;
     let left = false;
+    let expiry: NodeJS.Timeout | null = null;
+    const control = { owner, fail: (error: TidingsError) => handle.fail(error) };
+    openStreams.add(control);
+    if (clientKey !== null) perClient.set(clientKey, (perClient.get(clientKey) ?? 0) + 1);
     const leave = () => {
       if (left) return;
       left = true;
       groups.leave(group);
+      openStreams.delete(control);
+      if (clientKey !== null) {
+        const n = (perClient.get(clientKey) ?? 1) - 1;
+        if (n === 0) perClient.delete(clientKey);
+        else perClient.set(clientKey, n);
+      }
+      if (expiry) clearTimeout(expiry);
+    };
+    // A stream lives no longer than its token.
+    const expiresAt = principal.expiresAt;
+    const arm = () => {
+      if (expiresAt === null) return;
+      const left = expiresAt - Date.now();
+      expiry = setTimeout(
+        () => (Date.now() < expiresAt ? arm() : handle.fail(tokenExpired())),
+        Math.max(0, Math.min(left, 2 ** 31 - 1)),
+      );
+      expiry.unref();
     };
     /** Writes a frame now, or after the frames still being rendered, keeping their order. */
     const emit = (frame: string | Buffer | Promise<string | Buffer>) => {
@@ -269,7 +345,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         else complete();
       },
     });
-    return {
+    const handle: Running = {
       stop() {
         stopped = true;
         leave();
@@ -283,6 +359,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         complete();
       },
     };
+    if (!left) arm();
+    return handle;
   }
 
   /** Executes, masks and serialises one result; never rejects. */
@@ -300,28 +378,39 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   }
 
   /** Distinct connections mode: the operation owns the response. */
-  async function distinct(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  async function distinct(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    principal: Principal,
+  ): Promise<void> {
     const params = await readParams(req, url);
     const lastEventId = req.headers['last-event-id'];
     const prepared = preparer.prepare(
       params,
       req.method ?? 'GET',
       typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
+      principal,
     );
     const conn = sse.open(req, res);
-    const running = run(prepared, {
-      operationId: null,
-      write: (f) => conn.write(f),
-      drained: () => conn.drained(),
-      done: () => conn.end(),
-    });
+    const running = run(
+      prepared,
+      {
+        operationId: null,
+        write: (f) => conn.write(f),
+        drained: () => conn.drained(),
+        done: () => conn.end(),
+      },
+      principal,
+    );
     conn.onClose(() => running.stop());
     conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
   }
 
-  function reserve(res: ServerResponse): void {
+  function reserve(res: ServerResponse, principal: Principal): void {
     const token = randomUUID();
     const reservation: Reservation = {
+      owner: principal.subject,
       connection: null,
       pending: [],
       pendingBytes: 0,
@@ -377,6 +466,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     url: URL,
     token: string,
     reservation: Reservation,
+    principal: Principal,
   ) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
@@ -388,52 +478,76 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       sendJson(res, 409, errorsBody('Operation with ID already exists'));
       return;
     }
-    const prepared = preparer.prepare(params, req.method ?? 'POST', null);
+    const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
     if (prepared.kind === 'invalid') {
       sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
       return;
     }
     reservation.operations.set(operationId, null);
-    const running = run(prepared, {
-      operationId,
-      write(frame) {
-        if (reservations.get(token) !== reservation) return;
-        if (reservation.connection) {
-          reservation.connection.write(frame);
-          return;
-        }
-        reservation.pending.push(frame);
-        reservation.pendingBytes += frame.length;
-        if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
-          logger.warn(
-            { pendingBytes: reservation.pendingBytes },
-            'reservation dropped: its stream never connected',
-          );
-          dropReservation(token);
-        }
+    const running = run(
+      prepared,
+      {
+        operationId,
+        write(frame) {
+          if (reservations.get(token) !== reservation) return;
+          if (reservation.connection) {
+            reservation.connection.write(frame);
+            return;
+          }
+          reservation.pending.push(frame);
+          reservation.pendingBytes += frame.length;
+          if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
+            logger.warn(
+              { pendingBytes: reservation.pendingBytes },
+              'reservation dropped: its stream never connected',
+            );
+            dropReservation(token);
+          }
+        },
+        drained: () => reservation.connection?.drained() ?? null,
+        done: () => reservation.operations.delete(operationId),
       },
-      drained: () => reservation.connection?.drained() ?? null,
-      done: () => reservation.operations.delete(operationId),
-    });
+      principal,
+    );
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
     sendJson(res, 202, null);
   }
 
-  return async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const control: StreamControl = {
+    end(match, error) {
+      let ended = 0;
+      for (const stream of [...openStreams]) {
+        if (!match(stream.owner)) continue;
+        stream.fail(error);
+        ended++;
+      }
+      return ended;
+    },
+    owners: () => [...openStreams].map((s) => s.owner),
+  };
+
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    principal: Principal = UNAUTHENTICATED_ADMIN,
+  ): Promise<void> {
     try {
       const method = req.method ?? 'GET';
       const headerToken = req.headers[TOKEN_HEADER];
       const token =
         (typeof headerToken === 'string' ? headerToken : null) ?? url.searchParams.get('token');
-      const reservation = token ? reservations.get(token) : undefined;
+      const found = token ? reservations.get(token) : undefined;
+      // A reservation is its owner's: to anyone else it does not exist.
+      const reservation = found && found.owner === principal.subject ? found : undefined;
       const accept = req.headers.accept ?? '*/*';
       if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
         if (token && reservation) openReserved(req, res, token, reservation);
-        else await distinct(req, res, url);
+        else await distinct(req, res, url, principal);
         return;
       }
       if (method === 'PUT') {
-        reserve(res);
+        reserve(res, principal);
         return;
       }
       if (!token || !reservation) {
@@ -465,7 +579,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         });
         return;
       }
-      await operate(req, res, url, token, reservation);
+      await operate(req, res, url, token, reservation, principal);
     } catch (err) {
       if (res.headersSent) {
         logger.error({ err }, 'stream request failed after the response started');
@@ -478,8 +592,13 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
       }
     }
-  };
+  }
+
+  return Object.assign(handle, { control });
 }
 
-/** The handler returned by {@link createGraphQLSseHandler}. */
+/**
+ * The handler returned by {@link createGraphQLSseHandler}: answers a stream request of
+ * `principal`, and has `control` to end open streams.
+ */
 export type GraphQLSseHandler = ReturnType<typeof createGraphQLSseHandler>;

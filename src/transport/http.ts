@@ -8,15 +8,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
+import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
+import { AuthenticationError } from '../errors.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
-import type { GraphQLSseHandler } from './graphql-sse.js';
 
 /** Options of {@link createRequestListener}. */
 export interface RequestListenerOptions {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yoga's context generics do not matter here
   yoga: YogaServerInstance<any, any>;
-  streams: GraphQLSseHandler;
+  /** Answers a stream request of `principal` (see `graphql-sse.ts`). */
+  streams: (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    principal: Principal,
+  ) => Promise<void>;
   /**
    * The fast path for JSON `POST /graphql` requests (see `execute-http.ts`); without it, yoga
    * answers them.
@@ -29,6 +36,17 @@ export interface RequestListenerOptions {
   ready: () => Promise<void>;
   /** Whether the instance is shutting down (new requests get 503). */
   isClosing: () => boolean;
+  /**
+   * The caller of a request; rejects with an `AuthenticationError` (answered 401).
+   * @default every caller is an admin
+   */
+  authenticate?: (req: IncomingMessage) => Promise<Principal>;
+  /**
+   * Origins allowed by CORS on the stream endpoints: `*` (any origin, no credentials) or a list
+   * (echoed back, with credentials, so the token cookie works).
+   * @default '*'
+   */
+  corsOrigins?: '*' | readonly string[];
 }
 
 /** Reads a request body, refusing one larger than `limit` bytes with a 413 {@link HttpError}. */
@@ -69,6 +87,33 @@ const STREAM_CORS_HEADERS =
 /** Creates the Node request listener of one instance. */
 export function createRequestListener(options: RequestListenerOptions) {
   const { yoga, streams, logger, maxRequestBytes } = options;
+  const authenticate = options.authenticate ?? (async () => UNAUTHENTICATED_ADMIN);
+  const corsOrigins = options.corsOrigins ?? '*';
+
+  /** Sets the CORS headers of a stream response for the request's origin, if it is allowed. */
+  function cors(req: IncomingMessage, res: ServerResponse): void {
+    const origin = req.headers.origin;
+    if (!origin) return;
+    if (corsOrigins === '*') {
+      res.setHeader('access-control-allow-origin', '*');
+      return;
+    }
+    if (!corsOrigins.includes(origin)) return;
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('access-control-allow-credentials', 'true');
+    res.setHeader('vary', 'Origin');
+  }
+
+  /** Whether a request needs no caller: the GraphiQL page (its operations do), preflights. */
+  function isPublic(req: IncomingMessage, url: URL): boolean {
+    if (req.method === 'OPTIONS') return true;
+    return (
+      req.method === 'GET' &&
+      url.pathname === '/graphql' &&
+      !url.searchParams.has('query') &&
+      (req.headers.accept ?? '').includes('text/html')
+    );
+  }
 
   /** Hands a request to yoga; `read` is its body when it was read already. */
   async function toYoga(
@@ -141,13 +186,9 @@ export function createRequestListener(options: RequestListenerOptions) {
       const isStream =
         url.pathname === '/graphql/stream' ||
         (url.pathname === '/graphql' && (req.headers.accept ?? '').includes('text/event-stream'));
+      if (isStream) cors(req, res);
+      const principal = isPublic(req, url) ? UNAUTHENTICATED_ADMIN : await authenticate(req);
       if (isStream) {
-        const origin = req.headers.origin;
-        if (origin) {
-          res.setHeader('access-control-allow-origin', origin);
-          res.setHeader('access-control-allow-credentials', 'true');
-          res.setHeader('vary', 'Origin');
-        }
         if (req.method === 'OPTIONS') {
           res.writeHead(204, {
             'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
@@ -157,14 +198,14 @@ export function createRequestListener(options: RequestListenerOptions) {
           res.end();
           return;
         }
-        await streams(req, res, url);
+        await streams(req, res, url, principal);
         return;
       }
       if (options.execute && url.pathname === '/graphql' && isJsonPost(req)) {
         const mediaType = negotiateJson(req.headers.accept);
         if (mediaType) {
           const body = await readBody(req, maxRequestBytes);
-          if (!(await options.execute(req, res, body, mediaType))) {
+          if (!(await options.execute(req, res, body, mediaType, principal))) {
             await toYoga(req, res, url, body);
           }
           return;
@@ -175,6 +216,9 @@ export function createRequestListener(options: RequestListenerOptions) {
       if (res.headersSent) {
         logger.error({ err }, 'request failed after the response started');
         res.end();
+      } else if (err instanceof AuthenticationError) {
+        res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
+        json(res, 401, { errors: [{ message: err.message, extensions: { code: err.code } }] });
       } else if (err instanceof HttpError) {
         json(res, err.status, {
           errors: [{ message: err.message, extensions: { code: err.code } }],

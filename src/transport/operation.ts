@@ -11,6 +11,7 @@ import {
   GraphQLError,
   Kind,
   parse,
+  specifiedRules,
   validate,
   type DocumentNode,
   type ExecutionResult,
@@ -19,12 +20,14 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  type ValidationRule,
 } from 'graphql';
+import type { Principal } from '../auth/principal.js';
 import type { TidingsContext } from '../context.js';
 import type { StoredEvent } from '../events/types.js';
 import { canonicalJson } from '../events/validate.js';
 import type { StreamSpec } from '../hub/hub.js';
-import { toStreamSpec, type EventStreamArgs } from '../schema/index.js';
+import { authorizeStream, toStreamSpec, type EventStreamArgs } from '../schema/index.js';
 
 /** The GraphQL-over-HTTP request parameters. */
 export interface GraphQLParams {
@@ -74,8 +77,10 @@ export type PreparedOperation = InvalidOperation | SingleOperation | StreamOpera
 /** Options of {@link createOperationPreparer}. */
 export interface OperationPreparerOptions {
   schema: GraphQLSchema;
-  /** Creates the context of one execution; `visibility` is the caller's. */
-  createContext: () => TidingsContext;
+  /** Creates the context of one execution of `principal`. */
+  createContext: (principal: Principal) => TidingsContext;
+  /** Parsed and validated documents; by default a cache of its own. */
+  documents?: DocumentCache;
   /**
    * Parsed and validated documents kept.
    * @default 1000
@@ -88,8 +93,14 @@ export interface OperationPreparer {
   /**
    * @param method HTTP method; mutations are refused over GET.
    * @param resumeAfter a cursor from `Last-Event-ID`, used when the subscription has no `after`.
+   * @param principal the caller, whose permissions a subscription is checked against at once.
    */
-  prepare(params: GraphQLParams, method: string, resumeAfter: string | null): PreparedOperation;
+  prepare(
+    params: GraphQLParams,
+    method: string,
+    resumeAfter: string | null,
+    principal: Principal,
+  ): PreparedOperation;
 }
 
 const badRequest = (message: string): InvalidOperation => ({
@@ -133,6 +144,8 @@ export interface DocumentCacheOptions {
    * @default Infinity
    */
   maxCachedLength?: number;
+  /** Validation rules on top of the specified ones (limits such as depth and aliases). */
+  rules?: readonly ValidationRule[];
 }
 
 /**
@@ -145,6 +158,7 @@ export function createDocumentCache(
 ): DocumentCache {
   const cacheSize = options.cacheSize ?? 1000;
   const maxCachedLength = options.maxCachedLength ?? Infinity;
+  const rules = [...specifiedRules, ...(options.rules ?? [])];
   const documents = new Map<string, DocumentNode | readonly GraphQLError[]>();
   return {
     get(query) {
@@ -153,7 +167,7 @@ export function createDocumentCache(
       let result: DocumentNode | readonly GraphQLError[];
       try {
         const document = parse(query, { maxTokens: 10_000 });
-        const errors = validate(schema, document);
+        const errors = validate(schema, document, rules);
         result = errors.length ? errors : document;
       } catch (err) {
         result = [err instanceof GraphQLError ? err : new GraphQLError(String(err))];
@@ -169,11 +183,12 @@ export function createDocumentCache(
 /** Creates the preparer, with its document cache. */
 export function createOperationPreparer(options: OperationPreparerOptions): OperationPreparer {
   const { schema } = options;
-  const documents = createDocumentCache(schema, { cacheSize: options.cacheSize });
+  const documents =
+    options.documents ?? createDocumentCache(schema, { cacheSize: options.cacheSize });
   const documentFor = (query: string) => documents.get(query);
 
   return {
-    prepare(params, method, resumeAfter) {
+    prepare(params, method, resumeAfter, principal) {
       const document = documentFor(params.query);
       if (!('kind' in document)) return { kind: 'invalid', errors: document };
       const operation: OperationDefinitionNode | null | undefined = getOperationAST(
@@ -200,7 +215,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
       if (operation.operation !== 'subscription') {
         return {
           kind: 'single',
-          run: async () => execute({ ...base, contextValue: options.createContext() }),
+          run: async () => execute({ ...base, contextValue: options.createContext(principal) }),
         };
       }
       const field = rootField(operation.selectionSet, document);
@@ -213,9 +228,10 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
       );
       if (coerced.errors) return { kind: 'invalid', errors: coerced.errors };
       let spec: StreamSpec;
-      const context = options.createContext();
+      const context = options.createContext(principal);
       try {
         const args = getArgumentValues(fieldDef, field, coerced.coerced) as EventStreamArgs;
+        authorizeStream(args, context);
         spec = toStreamSpec(args, context.visibility, resumeAfter);
       } catch (err) {
         const error =
@@ -244,7 +260,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
         spec,
         groupKey,
         execute: (event) =>
-          execute({ ...base, rootValue: event, contextValue: options.createContext() }),
+          execute({ ...base, rootValue: event, contextValue: options.createContext(principal) }),
       };
     },
   };

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type TidingsApp } from '../../src/app.js';
+import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
 import { createContext } from '../../src/context.js';
-import { SEE_EVERYTHING } from '../../src/events/types.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
 import { MASKED_MESSAGE } from '../../src/transport/errors.js';
@@ -268,7 +268,7 @@ describe('the fast path', () => {
       },
       execute: createHttpExecutor({
         schema: app.schema,
-        createContext: () => createContext(services, SEE_EVERYTHING),
+        createContext: () => createContext(services, UNAUTHENTICATED_ADMIN),
         logger,
       }),
       logger,

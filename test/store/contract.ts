@@ -531,6 +531,20 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
     });
 
+    describe('revocations', () => {
+      it('should record revoked tokens and subjects, keeping the latest time of a subject', async () => {
+        expect(await store.revocations('jti-1', 'alice')).toEqual({ token: null, subject: null });
+        await store.revoke({ kind: 'token', value: 'jti-1', at: 1_000 });
+        await store.revoke({ kind: 'subject', value: 'alice', at: 2_000 });
+        await store.revoke({ kind: 'subject', value: 'alice', at: 1_500 });
+        expect(await store.revocations('jti-1', 'alice')).toEqual({ token: 1_000, subject: 2_000 });
+        await store.revoke({ kind: 'subject', value: 'alice', at: 3_000 });
+        expect(await store.revocations(null, 'alice')).toEqual({ token: null, subject: 3_000 });
+        // A token id and a subject with the same text are different things.
+        expect(await store.revocations('alice', 'jti-1')).toEqual({ token: null, subject: null });
+      });
+    });
+
     describe('lastSeq', () => {
       it('should be 0 when empty and the highest committed sequence after appends', async () => {
         expect(await store.lastSeq()).toBe(0);

@@ -204,6 +204,7 @@ describe('sqlite store', () => {
       CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq);
       CREATE INDEX events_parent_id_seq      ON events (parent_id, seq);
       DROP TABLE retention;
+      DROP TABLE revocations;
       DELETE FROM schema_migrations WHERE version > 1;
     `);
     db.close();

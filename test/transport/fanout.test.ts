@@ -10,6 +10,7 @@
  */
 import { execute, parse, type ExecutionResult } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
 import { createContext, type Services } from '../../src/context.js';
 import { SEE_EVERYTHING, type StoredEvent, type Visibility } from '../../src/events/types.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
@@ -99,7 +100,7 @@ async function perSubscriber(
     schema: s.app.schema,
     document: parse(query),
     rootValue: event,
-    contextValue: createContext(services(), visibility),
+    contextValue: createContext(services(), UNAUTHENTICATED_ADMIN, visibility),
     variableValues,
   });
   return JSON.stringify(result);
@@ -122,12 +123,13 @@ function prepareStream(
 ): StreamOperation {
   const preparer = createOperationPreparer({
     schema: s.app.schema,
-    createContext: () => createContext(services(), visibility),
+    createContext: () => createContext(services(), UNAUTHENTICATED_ADMIN, visibility),
   });
   const prepared = preparer.prepare(
     { variables: null, operationName: null, extensions: null, ...params },
     'POST',
     resumeAfter,
+    UNAUTHENTICATED_ADMIN,
   );
   if (prepared.kind !== 'stream') throw new Error(`not a stream: ${JSON.stringify(prepared)}`);
   return prepared;

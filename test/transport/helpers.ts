@@ -223,6 +223,8 @@ export function withLatency(store: EventStore): EventStore {
     readAfter: slow(store.readAfter),
     purge: slow(store.purge),
     purgedThrough: slow(store.purgedThrough),
+    revoke: slow(store.revoke),
+    revocations: slow(store.revocations),
     lastSeq: slow(store.lastSeq),
     ping: slow(store.ping),
     close: store.close,

@@ -5,9 +5,10 @@
  */
 import { parse, subscribe, type ExecutionResult } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
 import { createContext } from '../../src/context.js';
 import { encodeCursor } from '../../src/events/cursor.js';
-import { SEE_EVERYTHING, type StoredEvent } from '../../src/events/types.js';
+import type { StoredEvent } from '../../src/events/types.js';
 import { tserver, type TServer } from '../tserver.js';
 import {
   dataOf,
@@ -119,7 +120,7 @@ describe('history gap in-process', () => {
       variableValues: { after: encodeCursor(0) },
       contextValue: createContext(
         { store: s.app.store, hub: s.app.hub, publish: s.app.publish, maxPageSize: 500 },
-        SEE_EVERYTHING,
+        UNAUTHENTICATED_ADMIN,
       ),
     })) as AsyncGenerator<ExecutionResult>;
     const results: ExecutionResult[] = [];

@@ -5,8 +5,8 @@
  */
 import { parse, subscribe, validate, type ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
 import { createContext } from '../../src/context.js';
-import { SEE_EVERYTHING } from '../../src/events/types.js';
 import { waitFor, serverWithStreams } from './helpers.js';
 
 const t = serverWithStreams();
@@ -94,7 +94,7 @@ async function viaGraphqlJs(
     schema: t.s.app.schema,
     document,
     variableValues,
-    contextValue: createContext(services, SEE_EVERYTHING),
+    contextValue: createContext(services, UNAUTHENTICATED_ADMIN),
   });
   if (!(Symbol.asyncIterator in result)) throw new Error(JSON.stringify(result));
   await waitFor(() => t.s.app.hub.size > before, 'the graphql-js stream');
