@@ -17,10 +17,11 @@ export interface TResult<T> {
 
 /** A server for one test file or test. */
 export interface TServer extends RunningServer {
-  /** POSTs a GraphQL operation to /graphql and returns the parsed JSON body. */
+  /** POSTs a GraphQL operation to /graphql (with extra `headers`) and returns the JSON body. */
   gql<T = Record<string, unknown>>(
     query: string,
     variables?: Record<string, unknown>,
+    headers?: Record<string, string>,
   ): Promise<{ data?: T; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
   /** POSTs a typed document (from src/client/generated) to /graphql. */
   op<R, V>(document: TypedDocumentString<R, V>, variables?: V): Promise<TResult<R>>;
@@ -40,10 +41,10 @@ export async function tserver(
   const clients: Client<boolean>[] = [];
   return {
     ...running,
-    async gql(query, variables) {
+    async gql(query, variables, headers = {}) {
       const res = await fetch(`${running.url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
         body: JSON.stringify({ query, variables }),
       });
       return (await res.json()) as never;

@@ -167,7 +167,18 @@ function principalOf(payload: JWTPayload): Principal {
  * authentication, so a revocation made on any instance holds at once everywhere.
  * @throws ConfigError when the configured key cannot be used.
  */
-export function createAuthenticator(config: TidingsConfig, store: EventStore): Authenticator {
+export function createAuthenticator(
+  config: TidingsConfig,
+  store: EventStore,
+  options: {
+    /**
+     * Least time between two fetches of the JWKS, ms: a token with an unknown `kid` refetches it
+     * at most this often, so forged `kid`s cannot flood the issuer.
+     * @default 30000
+     */
+    jwksCooldownMs?: number;
+  } = {},
+): Authenticator {
   if (config.auth === 'none') {
     return {
       required: false,
@@ -185,10 +196,10 @@ export function createAuthenticator(config: TidingsConfig, store: EventStore): A
     key = publicKey;
     algorithms = algorithmsFor(publicKey);
   } else if (config.jwksUrl !== null) {
-    // Cached; an unknown `kid` refetches the set (at most every 30 s).
+    // Cached; an unknown `kid` refetches the set (at most once per cooldown).
     key = createRemoteJWKSet(new URL(config.jwksUrl), {
       cacheMaxAge: 10 * 60_000,
-      cooldownDuration: 30_000,
+      cooldownDuration: options.jwksCooldownMs ?? 30_000,
       timeoutDuration: 5_000,
     });
   } else {

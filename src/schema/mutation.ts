@@ -1,4 +1,5 @@
 import { requireInboxes, requireScope } from '../auth/principal.js';
+import { StreamEndedError, ValidationError } from '../errors.js';
 import type { TidingsContext } from '../context.js';
 import { GLOBAL_INBOX } from '../events/types.js';
 import type { PublishEventInput as PublishInput } from '../events/validate.js';
@@ -23,8 +24,71 @@ function publishFor(ctx: TidingsContext, inputs: PublishInput[]) {
   return ctx.services.publish(inputs);
 }
 
+/** Throws unless exactly the allowed one-of arguments are given. */
+function oneTarget(
+  action: string,
+  subject: string | null | undefined,
+  other: [string, string | null | undefined],
+) {
+  if ((subject == null) === (other[1] == null)) {
+    throw new ValidationError(
+      `[auth] ${action}: give either subject or ${other[0]}, not both nor neither`,
+    );
+  }
+}
+
 builder.mutationType({
   fields: (t) => ({
+    endStreams: t.int({
+      description:
+        'Admin: ends every open stream of a subject, or of a client, on this instance, with a STREAM_ENDED error. Returns how many ended. The caller can reconnect unless its token is also revoked.',
+      args: { subject: t.arg.string(), clientId: t.arg.string() },
+      resolve: (_root, args, ctx) => {
+        requireScope(ctx.principal, 'events:admin', 'end streams');
+        oneTarget('endStreams', args.subject, ['clientId', args.clientId]);
+        const error = new StreamEndedError(
+          'STREAM_ENDED',
+          '[auth] an administrator ended this stream',
+        );
+        return (
+          ctx.services.streams?.end(
+            (o) =>
+              args.subject != null
+                ? o.principal.subject === args.subject
+                : o.clientId === args.clientId || o.principal.clientId === args.clientId,
+            error,
+          ) ?? 0
+        );
+      },
+    }),
+    revokeToken: t.int({
+      description:
+        'Admin: revokes one token (by `jti`) or every token of a subject issued until now, in the store, so every instance refuses it from now on, and ends its open streams on this instance with TOKEN_REVOKED. Returns how many streams ended.',
+      args: { jti: t.arg.string(), subject: t.arg.string() },
+      resolve: async (_root, args, ctx) => {
+        requireScope(ctx.principal, 'events:admin', 'revoke tokens');
+        oneTarget('revokeToken', args.subject, ['jti', args.jti]);
+        const at = Date.now();
+        await ctx.services.store.revoke(
+          args.jti != null
+            ? { kind: 'token', value: args.jti, at }
+            : { kind: 'subject', value: args.subject as string, at },
+        );
+        const error = new StreamEndedError(
+          'TOKEN_REVOKED',
+          '[auth] the token of this stream was revoked',
+        );
+        return (
+          ctx.services.streams?.end(
+            (o) =>
+              args.jti != null
+                ? o.principal.tokenId === args.jti
+                : o.principal.subject === args.subject,
+            error,
+          ) ?? 0
+        );
+      },
+    }),
     publishEvent: t.field({
       type: EventType,
       description:

@@ -20,12 +20,12 @@ export function limitRules(
       ignoreIntrospection: true,
       flattenFragments: true,
       errorMessage: `Query too deep (TIDINGS_MAX_DEPTH=${config.maxDepth}): select fewer nested levels.`,
-      exposeLimits: true,
+      exposeLimits: false,
     }),
     maxAliasesRule({
       n: config.maxAliases,
       errorMessage: `Too many aliases (TIDINGS_MAX_ALIASES=${config.maxAliases}): use fewer, or several requests.`,
-      exposeLimits: true,
+      exposeLimits: false,
     }),
   ];
 }
