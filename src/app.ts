@@ -27,7 +27,7 @@ import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import { createRequestListener, readBody } from './transport/http.js';
-import { limitRules } from './transport/limits.js';
+import { checkNesting, limitRules } from './transport/limits.js';
 import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
 
@@ -171,6 +171,9 @@ export async function buildApp(
   });
   services.streams = streams.control;
   const limitsPlugin: Plugin = {
+    onParse({ params }) {
+      checkNesting(typeof params.source === 'string' ? params.source : params.source.body);
+    },
     onValidate({ addValidationRule }) {
       for (const rule of rules) addValidationRule(rule);
     },

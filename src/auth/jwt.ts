@@ -89,7 +89,15 @@ export function tokenOf(req: IncomingMessage): string | null {
     const eq = part.indexOf('=');
     if (eq !== -1 && part.slice(0, eq).trim() === TOKEN_COOKIE) {
       const value = part.slice(eq + 1).trim();
-      return value === '' ? null : decodeURIComponent(value);
+      if (value === '') return null;
+      try {
+        return decodeURIComponent(value);
+      } catch (err) {
+        throw new AuthenticationError(
+          `The ${TOKEN_COOKIE} cookie is not validly encoded: set it to the token itself`,
+          { cause: err },
+        );
+      }
     }
   }
   return null;

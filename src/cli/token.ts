@@ -7,9 +7,10 @@ import { parseArgs } from 'node:util';
 import { SignJWT, type JWTPayload } from 'jose';
 import { parseDuration } from '../config.js';
 import type { CliIO } from './main.js';
+import { SCOPES } from '../auth/principal.js';
 
 /** The scopes a token may carry, as the server reads them from its `scope` claim. */
-export const TOKEN_SCOPES = ['events:publish', 'events:read', 'events:admin'] as const;
+export const TOKEN_SCOPES = SCOPES;
 
 /** The smallest HS256 secret accepted, bytes (the server refuses shorter ones too). */
 export const MIN_SECRET_BYTES = 32;

@@ -159,12 +159,14 @@ function toParams(source: Record<string, unknown>): GraphQLParams {
   if (operationName != null && typeof operationName !== 'string') {
     throw new HttpError(400, 'BAD_USER_INPUT', 'operationName must be a string');
   }
-  const asObject = (v: unknown, what: string) =>
-    typeof v === 'string'
-      ? parseJsonObject(v, what)
-      : v == null
-        ? null
-        : parseJsonObject(JSON.stringify(v), what);
+  const asObject = (v: unknown, what: string): Record<string, unknown> | null => {
+    if (typeof v === 'string') return parseJsonObject(v, what);
+    if (v == null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      throw new HttpError(400, 'BAD_USER_INPUT', `${what} must be a JSON object`);
+    }
+    return v as Record<string, unknown>;
+  };
   return {
     query,
     variables: asObject(variables, 'variables'),

@@ -27,6 +27,7 @@ import type { TidingsContext } from '../context.js';
 import type { StoredEvent } from '../events/types.js';
 import { canonicalJson } from '../events/validate.js';
 import type { StreamSpec } from '../hub/hub.js';
+import { checkNesting } from './limits.js';
 import { authorizeStream, toStreamSpec, type EventStreamArgs } from '../schema/index.js';
 
 /** The GraphQL-over-HTTP request parameters. */
@@ -166,6 +167,7 @@ export function createDocumentCache(
       if (cached) return cached;
       let result: DocumentNode | readonly GraphQLError[];
       try {
+        checkNesting(query);
         const document = parse(query, { maxTokens: 10_000 });
         const errors = validate(schema, document, rules);
         result = errors.length ? errors : document;

@@ -72,6 +72,7 @@ describe('HS256', () => {
     );
     expect(none.message).toMatch(/No token: send "Authorization: Bearer <token>"/);
     expect(() => tokenOf(req({ authorization: `Basic ${token}` }))).toThrow(/Bearer <token>/);
+    expect(() => tokenOf(req({ cookie: 'tidings_token=%E0%A4%A' }))).toThrow(/not validly encoded/);
   });
 
   it.each([
