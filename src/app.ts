@@ -25,7 +25,7 @@ import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
-import { createGraphQLSseHandler } from './transport/graphql-sse.js';
+import { createGraphQLSseHandler, type StreamControl } from './transport/graphql-sse.js';
 import { createRequestListener, readBody } from './transport/http.js';
 import { checkNesting, limitRules } from './transport/limits.js';
 import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
@@ -46,6 +46,8 @@ export interface TidingsApp {
   readonly bus: EventBus;
   readonly hub: Hub;
   readonly sse: SseRegistry;
+  /** The open graphql-sse streams, to list or end them. */
+  readonly streams: StreamControl;
   readonly logger: Logger;
   /**
    * Shuts down: refuses new requests, ends every stream (with a resume hint), then closes the
@@ -243,6 +245,7 @@ export async function buildApp(
     bus,
     hub,
     sse,
+    streams: streams.control,
     logger,
     close() {
       closing ??= (async () => {

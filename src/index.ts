@@ -3,6 +3,13 @@
  */
 export { buildApp, type TidingsApp, type BuildAppOptions } from './app.js';
 export { startServer, type RunningServer } from './cli/serve.js';
+export {
+  createTidings,
+  eventBuilder,
+  type CreateTidingsOptions,
+  type EventBuilder,
+  type Tidings,
+} from './embed.js';
 export { loadConfig, DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 export * from './errors.js';
 export { encodeCursor, decodeCursor } from './events/cursor.js';
