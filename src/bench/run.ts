@@ -215,7 +215,8 @@ const SERVERS: Record<ServerName, ServerSpec> = {
 // ---------------------------------------------------------------------------------------------
 // Server processes.
 
-interface ServerProcess {
+/** A benchmark server child process. */
+export interface ServerProcess {
   name: ServerName;
   port: number;
   pid: number;
@@ -223,7 +224,10 @@ interface ServerProcess {
   snapshot(): Promise<ChildSnapshot>;
   /** Resolves with a description when the process exits (crashed, or killed). */
   exited: Promise<string>;
-  /** Kills the child (SIGKILL) and waits for it to exit; removes its temporary directory. */
+  /**
+   * Kills the child (SIGKILL, or a disconnect first with `gracefulExit`) and waits for it to exit;
+   * removes its temporary directory.
+   */
   kill(): Promise<void>;
 }
 
@@ -241,7 +245,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Bounds a promise: rejects with `what` after `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
@@ -252,7 +256,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Pins every thread of `pid` to `cpu`; false when it could not. */
-function pin(pid: number, cpu: number): boolean {
+export function pin(pid: number, cpu: number): boolean {
   try {
     execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
     return true;
@@ -261,14 +265,39 @@ function pin(pid: number, cpu: number): boolean {
   }
 }
 
-async function startServerProcess(name: ServerName, pinned: boolean): Promise<ServerProcess> {
+/** Options of {@link startServerProcess}. */
+export interface ServerProcessOptions {
+  /**
+   * The checkout whose `src/bench/servers/` child runs (with that checkout's sources and
+   * `node_modules`), so two builds can be measured side by side.
+   * @default this checkout
+   */
+  root?: string;
+  /** Extra Node options for the child, e.g. `--cpu-prof`. */
+  execArgv?: readonly string[];
+  /**
+   * End the child by closing its IPC channel (it then exits normally, so `--cpu-prof` writes its
+   * profile) before falling back to SIGKILL.
+   */
+  gracefulExit?: boolean;
+}
+
+/**
+ * Forks the benchmark server `name` and resolves once it listens (pinned to CPU 0 when `pinned`).
+ */
+export async function startServerProcess(
+  name: ServerName,
+  pinned: boolean,
+  options: ServerProcessOptions = {},
+): Promise<ServerProcess> {
   const spec = SERVERS[name];
+  const root = options.root ?? REPO_ROOT;
   const dir = spec.tmpDir ? mkdtempSync(join(os.tmpdir(), `tidings-bench-${name}-`)) : null;
   if (dir) liveDirs.add(dir);
-  const entry = fileURLToPath(new URL(`./servers/${spec.entry}`, import.meta.url));
+  const entry = join(root, 'src', 'bench', 'servers', spec.entry);
   const child = fork(entry, dir ? [dir] : [], {
-    cwd: REPO_ROOT,
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    cwd: root,
+    execArgv: ['--expose-gc', '--import', 'tsx', ...(options.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   liveChildren.add(child);
@@ -290,6 +319,10 @@ async function startServerProcess(name: ServerName, pinned: boolean): Promise<Se
   // Sending on a channel that just closed emits 'error': the pending readings fail instead.
   child.on('error', (err) => failAll(err));
   const kill = async () => {
+    if (options.gracefulExit && child.connected) {
+      child.disconnect();
+      await within(exited, 10_000, `${name} server process to exit`).catch(() => undefined);
+    }
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await within(exited, 10_000, `${name} server process to exit`).catch(() => undefined);
     liveChildren.delete(child);
@@ -667,7 +700,8 @@ export interface RunResult {
   gc: boolean;
 }
 
-function percentile(sorted: readonly number[], p: number): number | null {
+/** The `p`th percentile (nearest rank) of ascending `sorted`; null when empty. */
+export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index] ?? null;
@@ -873,7 +907,8 @@ async function runServer(
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
-function median(values: readonly number[]): number {
+/** The median of `values` (NaN when empty). */
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1
@@ -971,7 +1006,7 @@ function problems(r: RunResult): string[] {
  * CPU time all processes of the machine spent so far in user and system mode, ms; null off
  * Linux. Interrupt time is left out, as it may or may not be charged to the process it interrupts.
  */
-function machineBusyMs(): number | null {
+export function machineBusyMs(): number | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
     // cpu user nice system idle iowait irq softirq steal …, in USER_HZ (100 on Linux) ticks
@@ -982,11 +1017,11 @@ function machineBusyMs(): number | null {
   }
 }
 
-/** The commit the Tidings sources are at, and whether they have uncommitted changes. */
-function sourceState(): string {
+/** The commit the Tidings sources in `root` are at, and whether they have uncommitted changes. */
+export function sourceState(root: string = REPO_ROOT): string {
   try {
     const git = (...args: string[]) =>
-      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: 'pipe' });
     // Lines are `XY path`: a leading space is part of the status, so no trimming.
     const changed = git('status', '--porcelain', '--', 'src', ':!src/bench')
       .split('\n')
