@@ -325,14 +325,15 @@ async function measure(
   let server1: number | null = null;
   let client1 = client0;
   let machine1: number | null = null;
-  const endWindow = setTimeout(
-    () => {
-      server1 = processCpuMs(server.pid);
-      client1 = process.cpuUsage();
-      machine1 = machineBusyMs();
-    },
-    Math.max(0, windowEnd - performance.now()),
-  );
+  let ended = false;
+  const endReadings = () => {
+    if (ended) return;
+    ended = true;
+    server1 = processCpuMs(server.pid);
+    client1 = process.cpuUsage();
+    machine1 = machineBusyMs();
+  };
+  const endWindow = setTimeout(endReadings, Math.max(0, windowEnd - performance.now()));
 
   const loop = async () => {
     while (performance.now() < windowEnd) {
@@ -370,6 +371,8 @@ async function measure(
     clearTimeout(endWindow);
     agent.destroy();
   }
+  // The last loop may end (its answer arriving after the window) before the timer fires.
+  endReadings();
   const windowMs = windowEnd - windowStart;
   const pct = (ms: number | null) => (ms === null ? null : (ms / windowMs) * 100);
   const serverMs = server0 !== null && server1 !== null ? server1 - server0 : null;
