@@ -277,14 +277,22 @@ export interface PublishRunResult {
   firstError: string | null;
   /** CPU use over the measured window, % of one core. */
   serverCpuPct: number | null;
+  /** CPU use of the server's main thread (the JavaScript event loop) alone. */
+  serverMainCpuPct: number | null;
   clientCpuPct: number;
   otherCpuPct: number | null;
 }
 
-/** User plus system CPU time of process `pid` (all its threads) so far, ms; null off Linux. */
-function processCpuMs(pid: number): number | null {
+/**
+ * User plus system CPU time of process `pid` (all its threads) so far, ms, or of its main thread
+ * only with `mainThread`; null off Linux.
+ */
+function processCpuMs(pid: number, mainThread = false): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(
+      mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`,
+      'utf8',
+    );
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -312,17 +320,20 @@ async function measure(
   const windowEnd = windowStart + options.durationS * 1000;
   let next = 0;
   let server0: number | null = null;
+  let main0: number | null = null;
   let client0 = process.cpuUsage();
   let machine0: number | null = null;
   const startWindow = setTimeout(
     () => {
       server0 = processCpuMs(server.pid);
+      main0 = processCpuMs(server.pid, true);
       client0 = process.cpuUsage();
       machine0 = machineBusyMs();
     },
     Math.max(0, windowStart - performance.now()),
   );
   let server1: number | null = null;
+  let main1: number | null = null;
   let client1 = client0;
   let machine1: number | null = null;
   let ended = false;
@@ -330,6 +341,7 @@ async function measure(
     if (ended) return;
     ended = true;
     server1 = processCpuMs(server.pid);
+    main1 = processCpuMs(server.pid, true);
     client1 = process.cpuUsage();
     machine1 = machineBusyMs();
   };
@@ -391,6 +403,7 @@ async function measure(
     failures,
     firstError,
     serverCpuPct: pct(serverMs),
+    serverMainCpuPct: main0 !== null && main1 !== null ? pct(main1 - main0) : null,
     clientCpuPct: pct(clientMs) as number,
     otherCpuPct:
       machineMs === null || serverMs === null
@@ -457,6 +470,7 @@ function table(results: readonly PublishRunResult[]): string {
     ['p50 ms', (r) => fmt(r.p50Ms, 2)],
     ['p99 ms', (r) => fmt(r.p99Ms, 2)],
     ['srv CPU%', (r) => fmt(r.serverCpuPct)],
+    ['main thr%', (r) => fmt(r.serverMainCpuPct)],
     ['cli CPU%', (r) => fmt(r.clientCpuPct)],
     ['other CPU%', (r) => fmt(r.otherCpuPct)],
     ['failures', (r) => fmt(r.failures)],
@@ -542,7 +556,7 @@ export async function main(argv: readonly string[]): Promise<void> {
             `run ${round}/${options.repeat} ${build} ${scenario.name}: ` +
               `${fmt(r.publishesPerSec)} publishes/s, ${fmt(r.eventsPerSec)} events/s, ` +
               `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ` +
-              `CPU server ${fmt(r.serverCpuPct)}% client ${fmt(r.clientCpuPct)}% other ${fmt(r.otherCpuPct)}%` +
+              `CPU server ${fmt(r.serverCpuPct)}% (main thread ${fmt(r.serverMainCpuPct)}%) client ${fmt(r.clientCpuPct)}% other ${fmt(r.otherCpuPct)}%` +
               (r.failures > 0 ? ` — !!! ${r.failures} failures: ${r.firstError ?? ''}` : ''),
           );
         } catch (err) {
