@@ -4,7 +4,6 @@
  * the rule, and nothing is stored.
  */
 import { hash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import {
@@ -14,6 +13,7 @@ import {
   type ResourceRef,
   type Severity,
 } from './types.js';
+import { uuidv7 } from './uuid.js';
 
 /** What a publisher sends: the `PublishEventInput` of the GraphQL contract, or `emit`'s argument. */
 export interface PublishEventInput {
