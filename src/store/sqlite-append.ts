@@ -81,20 +81,59 @@ export function conflictError(id: string): ConflictError {
   );
 }
 
+/** Columns bound per inserted event. */
+const COLUMNS = 18;
+/** Events inserted by one multi-row statement (COLUMNS × ROWS stays under SQLite's 999 params). */
+const ROWS = 50;
+
+/** `INSERT INTO events` with `rows` rows of values. */
+function insertSql(rows: number): string {
+  const row = `(${new Array<string>(COLUMNS).fill('?').join(', ')})`;
+  return `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
+       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
+       fingerprint)
+     VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
+}
+
+/** Writes the columns of `e` into `params` from `at` on, in the order of {@link insertSql}. */
+function bindRow(params: unknown[], at: number, e: NewEvent, receivedAt: number): void {
+  params[at] = e.id;
+  params[at + 1] = e.type;
+  params[at + 2] = e.inbox;
+  params[at + 3] = e.clientId;
+  params[at + 4] = e.timestamp;
+  params[at + 5] = receivedAt;
+  params[at + 6] = e.message;
+  params[at + 7] = e.body === null ? null : (JSON.stringify(e.body) ?? null);
+  params[at + 8] = e.severity;
+  params[at + 9] = e.category;
+  params[at + 10] = e.action;
+  params[at + 11] = e.resource === null ? null : e.resource.type;
+  params[at + 12] = e.resource === null ? null : e.resource.id;
+  params[at + 13] = e.actor;
+  params[at + 14] = e.source;
+  params[at + 15] = e.parentId;
+  params[at + 16] = e.correlationId;
+  params[at + 17] = e.fingerprint;
+}
+
 /**
  * Prepares the append transaction on `db`: it looks the ids up, refuses a reused id with other
  * content (a {@link ConflictError}, and nothing of the batch is stored), and inserts the new
  * events in order, committing before it returns.
+ *
+ * New events are inserted {@link ROWS} per statement (the rest one by one). Within the
+ * transaction no one else writes, and AUTOINCREMENT gives the rows of a statement the next
+ * sequences in turn, so the `k` rows of a statement whose last row got `last` got
+ * `last - k + 1 … last`.
  */
 export function createAppender(
   db: Database.Database,
 ): (events: readonly NewEvent[]) => AppendResult {
-  const insert = db.prepare<unknown[]>(
-    `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
-       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
-       fingerprint)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
+  const insertOne = db.prepare<unknown[]>(insertSql(1));
+  const insertMany = db.prepare<unknown[]>(insertSql(ROWS));
+  const one: unknown[] = new Array<unknown>(COLUMNS);
+  const many: unknown[] = new Array<unknown>(COLUMNS * ROWS);
   /** The stored events among a list of ids: one query, whatever the number of ids. */
   const byIds = db.prepare<[string], EventRow>(
     'SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))',
@@ -104,40 +143,39 @@ export function createAppender(
     // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
     // an AUTOINCREMENT sequence); ids repeated within the batch are found in `known` too.
     const rows = byIds.all(JSON.stringify(events.map((e) => e.id)));
-    const known = new Map<string, { seq: number; fingerprint: string }>();
+    /** Stored rows by id, then the index in `events` of each id new in this batch. */
+    const known = new Map<string, EventRow | number>();
     for (const row of rows) known.set(row.id, row);
+    /** Indexes of the events to insert, in order. */
+    const inserts: number[] = [];
+    /** Indexes of the repeats of an id new in this batch, and of its first occurrence. */
+    const repeats: number[] = [];
     const seqs: number[] = new Array<number>(events.length);
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as NewEvent;
-      const existing = known.get(e.id);
-      if (existing) {
-        if (existing.fingerprint !== e.fingerprint) throw conflictError(e.id);
-        seqs[i] = -existing.seq;
+      const seen = known.get(e.id);
+      if (seen === undefined) {
+        known.set(e.id, i);
+        inserts.push(i);
         continue;
       }
-      const result = insert.run(
-        e.id,
-        e.type,
-        e.inbox,
-        e.clientId,
-        e.timestamp,
-        receivedAt,
-        e.message,
-        e.body === null ? null : (JSON.stringify(e.body) ?? null),
-        e.severity,
-        e.category,
-        e.action,
-        e.resource === null ? null : e.resource.type,
-        e.resource === null ? null : e.resource.id,
-        e.actor,
-        e.source,
-        e.parentId,
-        e.correlationId,
-        e.fingerprint,
-      );
-      const seq = Number(result.lastInsertRowid);
-      known.set(e.id, { seq, fingerprint: e.fingerprint });
-      seqs[i] = seq;
+      const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
+      if (first.fingerprint !== e.fingerprint) throw conflictError(e.id);
+      if (typeof seen === 'number') repeats.push(i, seen);
+      else seqs[i] = -seen.seq;
+    }
+    for (let done = 0; done < inserts.length;) {
+      const k = inserts.length - done >= ROWS ? ROWS : 1;
+      const params = k === ROWS ? many : one;
+      for (let j = 0; j < k; j++) {
+        bindRow(params, j * COLUMNS, events[inserts[done + j] as number] as NewEvent, receivedAt);
+      }
+      const last = Number((k === ROWS ? insertMany : insertOne).run(params).lastInsertRowid);
+      for (let j = 0; j < k; j++) seqs[inserts[done + j] as number] = last - k + 1 + j;
+      done += k;
+    }
+    for (let r = 0; r < repeats.length; r += 2) {
+      seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
     }
     return { receivedAt, seqs, rows };
   });
