@@ -279,6 +279,11 @@ export interface PublishRunResult {
   serverCpuPct: number | null;
   /** CPU use of the server's main thread (the JavaScript event loop) alone. */
   serverMainCpuPct: number | null;
+  /**
+   * Events acknowledged per second of server CPU: less sensitive than events/s to other load on
+   * a shared machine (which takes the server's core away), though not immune to it.
+   */
+  eventsPerServerCpuSec: number | null;
   clientCpuPct: number;
   otherCpuPct: number | null;
 }
@@ -404,6 +409,8 @@ async function measure(
     firstError,
     serverCpuPct: pct(serverMs),
     serverMainCpuPct: main0 !== null && main1 !== null ? pct(main1 - main0) : null,
+    eventsPerServerCpuSec:
+      serverMs === null || serverMs <= 0 ? null : (acked * scenario.events) / (serverMs / 1000),
     clientCpuPct: pct(clientMs) as number,
     otherCpuPct:
       machineMs === null || serverMs === null
@@ -471,6 +478,7 @@ function table(results: readonly PublishRunResult[]): string {
     ['p99 ms', (r) => fmt(r.p99Ms, 2)],
     ['srv CPU%', (r) => fmt(r.serverCpuPct)],
     ['main thr%', (r) => fmt(r.serverMainCpuPct)],
+    ['events/srv-CPU-s', (r) => fmt(r.eventsPerServerCpuSec)],
     ['cli CPU%', (r) => fmt(r.clientCpuPct)],
     ['other CPU%', (r) => fmt(r.otherCpuPct)],
     ['failures', (r) => fmt(r.failures)],
@@ -588,7 +596,16 @@ export async function main(argv: readonly string[]): Promise<void> {
         if (!base || !other || base.eventsPerSec === 0) continue;
         const ratio = other.eventsPerSec / base.eventsPerSec;
         ratios[`${scenario.name} ${build} / ${labels[0] ?? ''}`] = ratio;
-        log(`${scenario.name}: events/s ${build} / ${labels[0] ?? ''} = ${fmt(ratio, 2)}`);
+        const perCpu =
+          other.eventsPerServerCpuSec !== null && base.eventsPerServerCpuSec
+            ? other.eventsPerServerCpuSec / base.eventsPerServerCpuSec
+            : null;
+        if (perCpu !== null)
+          ratios[`${scenario.name} ${build} / ${labels[0] ?? ''} per CPU`] = perCpu;
+        log(
+          `${scenario.name}: ${build} / ${labels[0] ?? ''}: events/s ${fmt(ratio, 2)}, ` +
+            `events per server CPU-second ${fmt(perCpu, 2)}`,
+        );
       }
     }
   }
