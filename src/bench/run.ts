@@ -246,7 +246,7 @@ const SERVERS: Record<ServerName, ServerSpec> = {
 // ---------------------------------------------------------------------------------------------
 // Server processes.
 
-/** A benchmark server running in a child process. */
+/** A benchmark server child process. */
 export interface ServerProcess {
   name: ServerName;
   port: number;
@@ -255,7 +255,10 @@ export interface ServerProcess {
   snapshot(): Promise<ChildSnapshot>;
   /** Resolves with a description when the process exits (crashed, or killed). */
   exited: Promise<string>;
-  /** Kills the child (SIGKILL) and waits for it to exit; removes its temporary directory. */
+  /**
+   * Kills the child (SIGKILL, or a disconnect first with `gracefulExit`) and waits for it to exit;
+   * removes its temporary directory.
+   */
   kill(): Promise<void>;
 }
 
@@ -293,21 +296,39 @@ export function pin(pid: number, cpu: number): boolean {
   }
 }
 
+/** Options of {@link startServerProcess}. */
+export interface ServerProcessOptions {
+  /**
+   * The checkout whose `src/bench/servers/` child runs (with that checkout's sources and
+   * `node_modules`), so two builds can be measured side by side.
+   * @default this checkout
+   */
+  root?: string;
+  /** Extra Node options for the child, e.g. `--cpu-prof`. */
+  execArgv?: readonly string[];
+  /**
+   * End the child by closing its IPC channel (it then exits normally, so `--cpu-prof` writes its
+   * profile) before falling back to SIGKILL.
+   */
+  gracefulExit?: boolean;
+}
+
 /**
- * Forks the benchmark server `name` (see `servers/`) and resolves once it listens; pinned to CPU 0
- * when `pinned`. The process is killed when this one exits, whatever way.
+ * Forks the benchmark server `name` and resolves once it listens (pinned to CPU 0 when `pinned`).
  */
 export async function startServerProcess(
   name: ServerName,
   pinned: boolean,
+  options: ServerProcessOptions = {},
 ): Promise<ServerProcess> {
   const spec = SERVERS[name];
+  const root = options.root ?? REPO_ROOT;
   const dir = spec.tmpDir ? mkdtempSync(join(os.tmpdir(), `tidings-bench-${name}-`)) : null;
   if (dir) liveDirs.add(dir);
-  const entry = fileURLToPath(new URL(`./servers/${spec.entry}`, import.meta.url));
+  const entry = join(root, 'src', 'bench', 'servers', spec.entry);
   const child = fork(entry, dir ? [dir] : [], {
-    cwd: REPO_ROOT,
-    execArgv: ['--expose-gc', '--import', 'tsx'],
+    cwd: root,
+    execArgv: ['--expose-gc', '--import', 'tsx', ...(options.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   liveChildren.add(child);
@@ -329,6 +350,10 @@ export async function startServerProcess(
   // Sending on a channel that just closed emits 'error': the pending readings fail instead.
   child.on('error', (err) => failAll(err));
   const kill = async () => {
+    if (options.gracefulExit && child.connected) {
+      child.disconnect();
+      await within(exited, 10_000, `${name} server process to exit`).catch(() => undefined);
+    }
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await within(exited, 10_000, `${name} server process to exit`).catch(() => undefined);
     liveChildren.delete(child);
@@ -708,7 +733,7 @@ export interface RunResult {
   gc: boolean;
 }
 
-/** The `p`th percentile of ascending `sorted` (nearest rank); null when it is empty. */
+/** The `p`th percentile (nearest rank) of ascending `sorted`; null when empty. */
 export function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -935,7 +960,7 @@ async function runServer(
 // ---------------------------------------------------------------------------------------------
 // Reporting.
 
-/** The median of `values`; NaN when there are none. */
+/** The median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -1054,11 +1079,11 @@ export function machineBusyMs(): number | null {
   }
 }
 
-/** The commit the Tidings sources are at, and whether they have uncommitted changes. */
-export function sourceState(): string {
+/** The commit the Tidings sources in `root` are at, and whether they have uncommitted changes. */
+export function sourceState(root: string = REPO_ROOT): string {
   try {
     const git = (...args: string[]) =>
-      execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: 'pipe' });
     // Lines are `XY path`: a leading space is part of the status, so no trimming.
     const changed = git('status', '--porcelain', '--', 'src', ':!src/bench')
       .split('\n')

@@ -5,11 +5,11 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConflictError, StoreError, TidingsError, ValidationError } from '../errors.js';
-import { encodeCursor } from '../events/cursor.js';
+import { StoreError, TidingsError, ValidationError } from '../errors.js';
 import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
-import type { NewEvent, Severity, StoredEvent } from '../events/types.js';
-import type { AppendOutcome, EventStore, Page, PageQuery, ReplayBatch } from './types.js';
+import type { StoredEvent } from '../events/types.js';
+import { createAppender, toOutcomes, toStoredEvent, type EventRow } from './sqlite-append.js';
+import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -127,59 +127,11 @@ export const sqliteDialect: SqlDialect = {
     `${column} GLOB ${bind(`${prefix.replace(/[*?[]/g, '[$&]')}*`)}`,
 };
 
-/** A row of `events` as better-sqlite3 returns it. */
-interface EventRow {
-  seq: number;
-  id: string;
-  type: string;
-  inbox: string;
-  client_id: string | null;
-  ts: number;
-  received_at: number;
-  message: string | null;
-  body: string | null;
-  severity: string;
-  category: string | null;
-  action: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  actor: string | null;
-  source: string | null;
-  parent_id: string | null;
-  correlation_id: string | null;
-  fingerprint: string;
-}
-
 const SELECT = 'SELECT * FROM events';
 /** Largest number of ids bound in one `IN (...)`. */
 const CHUNK = 500;
 /** Largest number of dynamic (filter-dependent) statements kept prepared. */
 const STATEMENT_CACHE_SIZE = 256;
-
-function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    inbox: row.inbox,
-    clientId: row.client_id,
-    timestamp: row.ts,
-    message: row.message,
-    body: row.body === null ? null : (JSON.parse(row.body) as unknown),
-    severity: row.severity as Severity,
-    category: row.category,
-    action: row.action,
-    resource:
-      row.resource_type === null ? null : { type: row.resource_type, id: row.resource_id ?? '' },
-    actor: row.actor,
-    source: row.source,
-    parentId: row.parent_id,
-    correlationId: row.correlation_id,
-    fingerprint: row.fingerprint,
-    seq: row.seq,
-    cursor: encodeCursor(row.seq),
-    receivedAt: row.received_at,
-  };
-}
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -255,13 +207,8 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     throw new StoreError(`[store:sqlite] cannot open "${path}": ${message(err)}`, { cause: err });
   }
   let closed = false;
+  const appendTx = createAppender(db);
 
-  const insert = db.prepare<unknown[]>(
-    `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
-       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
-       fingerprint)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
   const lastSeqStmt = db.prepare<[], { seq: number }>(
     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq",
   );
@@ -331,70 +278,6 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     return row?.e === 1;
   }
 
-  /** The stored events among a list of ids: one query, whatever the number of ids. */
-  const byIds = db.prepare<[string], EventRow>(
-    `${SELECT} WHERE id IN (SELECT value FROM json_each(?))`,
-  );
-
-  const conflict = (id: string) =>
-    new ConflictError(
-      `[store:sqlite] event id "${id}" already exists with different content: use a new ` +
-        'id, or resend exactly the same event',
-      { details: { id } },
-    );
-
-  const appendTx = db.transaction((events: readonly NewEvent[]): AppendOutcome[] => {
-    const receivedAt = Date.now();
-    const outcomes: AppendOutcome[] = [];
-    // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
-    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `seen`.
-    const seen = new Map<string, StoredEvent>();
-    for (const row of byIds.all(JSON.stringify(events.map((e) => e.id)))) {
-      seen.set(row.id, toStoredEvent(row));
-    }
-    for (const e of events) {
-      const existing = seen.get(e.id);
-      if (existing) {
-        if (existing.fingerprint !== e.fingerprint) throw conflict(e.id);
-        outcomes.push({ event: existing, created: false });
-        continue;
-      }
-      const body = e.body === null ? null : (JSON.stringify(e.body) ?? null);
-      const result = insert.run(
-        e.id,
-        e.type,
-        e.inbox,
-        e.clientId,
-        e.timestamp,
-        receivedAt,
-        e.message,
-        body,
-        e.severity,
-        e.category,
-        e.action,
-        e.resource?.type ?? null,
-        e.resource?.id ?? null,
-        e.actor,
-        e.source,
-        e.parentId,
-        e.correlationId,
-        e.fingerprint,
-      );
-      const seq = Number(result.lastInsertRowid);
-      // `e.body` is already the JSON value as it reads back (NewEvent.body's contract), so a
-      // fresh event equals the same event read later without parsing the text again.
-      const event: StoredEvent = {
-        ...e,
-        seq,
-        cursor: encodeCursor(seq),
-        receivedAt,
-      };
-      seen.set(e.id, event);
-      outcomes.push({ event, created: true });
-    }
-    return outcomes;
-  });
-
   /** Runs `fn` on the open database, wrapping SQLite errors in a {@link StoreError}. */
   async function run<T>(op: string, fn: () => T): Promise<T> {
     if (closed) throw new StoreError('[store:sqlite] the store is closed');
@@ -410,7 +293,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     kind: 'sqlite',
 
     append(events) {
-      return run('append', () => (events.length === 0 ? [] : appendTx.immediate(events)));
+      return run('append', () => (events.length === 0 ? [] : toOutcomes(events, appendTx(events))));
     },
 
     getByIds(ids) {

@@ -91,6 +91,52 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it.each([':memory:', 'file'])(
+    'should give every event of a large batch the sequence it is stored with (%s)',
+    async (kind) => {
+      const store = createSqliteStore({ path: kind === 'file' ? freshPath() : ':memory:' });
+      try {
+        await store.append(Array.from({ length: 10 }, (_, i) => ev(`old${i}`)));
+        // 137 events: new ones (more than two statements' worth), retries of stored events, and
+        // ids given twice within the batch.
+        const batch: NewEvent[] = [];
+        for (let i = 0; i < 130; i++) {
+          batch.push(ev(`new${i}`, { message: String(i) }));
+          if (i === 3 || i === 77) batch.push(ev(`old${i % 10}`));
+          if (i === 60 || i === 128) batch.push(ev(`new${i - 10}`, { message: String(i - 10) }));
+        }
+        batch.push(ev('new129', { message: '129' }), ev('old9'), ev('new0', { message: '0' }));
+        const outcomes = await store.append(batch);
+
+        expect(outcomes.map((o) => o.event.id)).toEqual(batch.map((e) => e.id));
+        const created = outcomes.filter((o) => o.created).map((o) => o.event.seq);
+        expect(created).toEqual(Array.from({ length: 130 }, (_, i) => 11 + i));
+        const read = await store.getByIds(batch.map((e) => e.id));
+        expect(outcomes.map((o) => o.event)).toEqual(read);
+        expect(outcomes.filter((o) => !o.created).map((o) => o.event.id)).toEqual([
+          'old3',
+          'new50',
+          'old7',
+          'new118',
+          'new129',
+          'old9',
+          'new0',
+        ]);
+        expect(await store.lastSeq()).toBe(140);
+
+        // A conflict anywhere stores nothing of the batch and burns no sequence.
+        const conflicting = Array.from({ length: 120 }, (_, i) => ev(`more${i}`));
+        conflicting.push(ev('new5', { message: 'other' }));
+        await expect(store.append(conflicting)).rejects.toThrow(ConflictError);
+        expect(await store.getByIds(['more0', 'more119'])).toEqual([null, null]);
+        const [next] = await store.append([ev('after')]);
+        expect(next?.event.seq).toBe(141);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+
   it('should use the WAL journal for a file', async () => {
     const path = freshPath();
     await createSqliteStore({ path }).close();

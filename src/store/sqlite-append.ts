@@ -1,0 +1,225 @@
+/**
+ * The write side of the SQLite store: one append transaction on a connection, shared by the
+ * writer thread (`sqlite-writer.ts`) and the in-process path of `:memory:` databases. Its result
+ * is compact (sequences and the rows that existed already), so it crosses threads cheaply; the
+ * store turns it into outcomes with {@link toOutcomes}.
+ */
+import type Database from 'better-sqlite3';
+import { ConflictError } from '../errors.js';
+import { encodeCursor } from '../events/cursor.js';
+import type { NewEvent, Severity, StoredEvent } from '../events/types.js';
+import type { AppendOutcome } from './types.js';
+
+/** A row of `events` as better-sqlite3 returns it. */
+export interface EventRow {
+  seq: number;
+  id: string;
+  type: string;
+  inbox: string;
+  client_id: string | null;
+  ts: number;
+  received_at: number;
+  message: string | null;
+  body: string | null;
+  severity: string;
+  category: string | null;
+  action: string | null;
+  resource_type: string | null;
+  resource_id: string | null;
+  actor: string | null;
+  source: string | null;
+  parent_id: string | null;
+  correlation_id: string | null;
+  fingerprint: string;
+}
+
+/** Converts a row to the event it stores. */
+export function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    inbox: row.inbox,
+    clientId: row.client_id,
+    timestamp: row.ts,
+    message: row.message,
+    body: row.body === null ? null : (JSON.parse(row.body) as unknown),
+    severity: row.severity as Severity,
+    category: row.category,
+    action: row.action,
+    resource:
+      row.resource_type === null ? null : { type: row.resource_type, id: row.resource_id ?? '' },
+    actor: row.actor,
+    source: row.source,
+    parentId: row.parent_id,
+    correlationId: row.correlation_id,
+    fingerprint: row.fingerprint,
+    seq: row.seq,
+    cursor: encodeCursor(row.seq),
+    receivedAt: row.received_at,
+  };
+}
+
+/** What one append did, event by event. */
+export interface AppendResult {
+  /** The `received_at` of the events it created. */
+  receivedAt: number;
+  /**
+   * Per event, in order: its new sequence when it was created, minus the sequence of the stored
+   * event it repeats otherwise (an idempotent retry, or an id given twice in the batch).
+   */
+  seqs: number[];
+  /** The events of the batch that were stored before it, as read. */
+  rows: EventRow[];
+}
+
+/** The error of an id reused with other content. */
+export function conflictError(id: string): ConflictError {
+  return new ConflictError(
+    `[store:sqlite] event id "${id}" already exists with different content: use a new ` +
+      'id, or resend exactly the same event',
+    { details: { id } },
+  );
+}
+
+/** Columns bound per inserted event. */
+const COLUMNS = 18;
+/** Events inserted by one multi-row statement (COLUMNS × ROWS stays under SQLite's 999 params). */
+const ROWS = 50;
+
+/** `INSERT INTO events` with `rows` rows of values. */
+function insertSql(rows: number): string {
+  const row = `(${new Array<string>(COLUMNS).fill('?').join(', ')})`;
+  return `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
+       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
+       fingerprint)
+     VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
+}
+
+/** Writes the columns of `e` into `params` from `at` on, in the order of {@link insertSql}. */
+function bindRow(params: unknown[], at: number, e: NewEvent, receivedAt: number): void {
+  params[at] = e.id;
+  params[at + 1] = e.type;
+  params[at + 2] = e.inbox;
+  params[at + 3] = e.clientId;
+  params[at + 4] = e.timestamp;
+  params[at + 5] = receivedAt;
+  params[at + 6] = e.message;
+  params[at + 7] = e.body === null ? null : (JSON.stringify(e.body) ?? null);
+  params[at + 8] = e.severity;
+  params[at + 9] = e.category;
+  params[at + 10] = e.action;
+  params[at + 11] = e.resource === null ? null : e.resource.type;
+  params[at + 12] = e.resource === null ? null : e.resource.id;
+  params[at + 13] = e.actor;
+  params[at + 14] = e.source;
+  params[at + 15] = e.parentId;
+  params[at + 16] = e.correlationId;
+  params[at + 17] = e.fingerprint;
+}
+
+/**
+ * Prepares the append transaction on `db`: it looks the ids up, refuses a reused id with other
+ * content (a {@link ConflictError}, and nothing of the batch is stored), and inserts the new
+ * events in order, committing before it returns.
+ *
+ * New events are inserted {@link ROWS} per statement (the rest one by one). Within the
+ * transaction no one else writes, and AUTOINCREMENT gives the rows of a statement the next
+ * sequences in turn, so the `k` rows of a statement whose last row got `last` got
+ * `last - k + 1 … last`.
+ */
+export function createAppender(
+  db: Database.Database,
+): (events: readonly NewEvent[]) => AppendResult {
+  const insertOne = db.prepare<unknown[]>(insertSql(1));
+  const insertMany = db.prepare<unknown[]>(insertSql(ROWS));
+  const one: unknown[] = new Array<unknown>(COLUMNS);
+  const many: unknown[] = new Array<unknown>(COLUMNS * ROWS);
+  /** The stored events among a list of ids: one query, whatever the number of ids. */
+  const byIds = db.prepare<[string], EventRow>(
+    'SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))',
+  );
+  const transaction = db.transaction((events: readonly NewEvent[]): AppendResult => {
+    const receivedAt = Date.now();
+    // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
+    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `known` too.
+    const rows = byIds.all(JSON.stringify(events.map((e) => e.id)));
+    /** Stored rows by id, then the index in `events` of each id new in this batch. */
+    const known = new Map<string, EventRow | number>();
+    for (const row of rows) known.set(row.id, row);
+    /** Indexes of the events to insert, in order. */
+    const inserts: number[] = [];
+    /** Indexes of the repeats of an id new in this batch, and of its first occurrence. */
+    const repeats: number[] = [];
+    const seqs: number[] = new Array<number>(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as NewEvent;
+      const seen = known.get(e.id);
+      if (seen === undefined) {
+        known.set(e.id, i);
+        inserts.push(i);
+        continue;
+      }
+      const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
+      if (first.fingerprint !== e.fingerprint) throw conflictError(e.id);
+      if (typeof seen === 'number') repeats.push(i, seen);
+      else seqs[i] = -seen.seq;
+    }
+    for (let done = 0; done < inserts.length;) {
+      const k = inserts.length - done >= ROWS ? ROWS : 1;
+      const params = k === ROWS ? many : one;
+      for (let j = 0; j < k; j++) {
+        bindRow(params, j * COLUMNS, events[inserts[done + j] as number] as NewEvent, receivedAt);
+      }
+      const last = Number((k === ROWS ? insertMany : insertOne).run(params).lastInsertRowid);
+      for (let j = 0; j < k; j++) seqs[inserts[done + j] as number] = last - k + 1 + j;
+      done += k;
+    }
+    for (let r = 0; r < repeats.length; r += 2) {
+      seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
+    }
+    return { receivedAt, seqs, rows };
+  });
+  return (events) => transaction.immediate(events);
+}
+
+/** The outcomes of an append of `events` from its {@link AppendResult}. */
+export function toOutcomes(events: readonly NewEvent[], result: AppendResult): AppendOutcome[] {
+  const { receivedAt, seqs } = result;
+  const bySeq = new Map<number, StoredEvent>();
+  for (const row of result.rows) bySeq.set(row.seq, toStoredEvent(row));
+  const outcomes: AppendOutcome[] = new Array<AppendOutcome>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const seq = seqs[i] as number;
+    if (seq > 0) {
+      // `e.body` is already the JSON value as it reads back (NewEvent.body's contract), so a
+      // fresh event equals the same event read later without parsing the text again.
+      const e = events[i] as NewEvent;
+      const event: StoredEvent = {
+        id: e.id,
+        type: e.type,
+        inbox: e.inbox,
+        clientId: e.clientId,
+        timestamp: e.timestamp,
+        message: e.message,
+        body: e.body,
+        severity: e.severity,
+        category: e.category,
+        action: e.action,
+        resource: e.resource,
+        actor: e.actor,
+        source: e.source,
+        parentId: e.parentId,
+        correlationId: e.correlationId,
+        fingerprint: e.fingerprint,
+        seq,
+        cursor: encodeCursor(seq),
+        receivedAt,
+      };
+      bySeq.set(seq, event);
+      outcomes[i] = { event, created: true };
+    } else {
+      outcomes[i] = { event: bySeq.get(-seq) as StoredEvent, created: false };
+    }
+  }
+  return outcomes;
+}
