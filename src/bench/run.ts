@@ -328,6 +328,9 @@ export async function startServerProcess(
   const entry = join(root, 'src', 'bench', 'servers', spec.entry);
   const child = fork(entry, dir ? [dir] : [], {
     cwd: root,
+    // As `tidings serve` runs them (it sets production mode unless told otherwise), for every
+    // server alike.
+    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'production' },
     execArgv: ['--expose-gc', '--import', 'tsx', ...(options.execArgv ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -27,6 +27,11 @@ export interface ResourceRef {
 export interface NewEvent {
   /** UUIDv7 unless the publisher supplied its own id (which makes the publish idempotent). */
   id: string;
+  /**
+   * Set when the server generated `id` for this publish: no stored event can have it, so the
+   * store need not look it up.
+   */
+  generatedId?: true;
   type: string;
   inbox: string;
   clientId: string | null;

@@ -266,6 +266,7 @@ export function validateEventInput(
   const resource = v.resource ? { type: v.resource.type, id: v.resource.id } : null;
   const event: NewEvent = {
     id: v.id ?? uuidv7(),
+    ...(v.id == null ? { generatedId: true as const } : {}),
     type: v.type,
     inbox: v.inbox ?? GLOBAL_INBOX,
     clientId: v.clientId ?? null,
@@ -306,7 +307,8 @@ function hasSortedKeys(value: unknown): boolean {
 }
 
 /**
- * The fields {@link contentJson} writes: every field of a NewEvent but its id and fingerprint. A
+ * The fields {@link contentJson} writes: every field of a NewEvent but its id (and whether it was
+ * generated) and fingerprint. A
  * field added to NewEvent fails to compile here until the fingerprint covers it.
  */
 const _FINGERPRINTED = {
@@ -324,7 +326,7 @@ const _FINGERPRINTED = {
   source: true,
   timestamp: true,
   type: true,
-} satisfies Record<Exclude<keyof NewEvent, 'id' | 'fingerprint'>, true>;
+} satisfies Record<Exclude<keyof NewEvent, 'id' | 'generatedId' | 'fingerprint'>, true>;
 
 /** JSON text of a string or null. */
 const str = (value: string | null): string => (value === null ? 'null' : JSON.stringify(value));

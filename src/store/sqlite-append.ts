@@ -141,8 +141,11 @@ export function createAppender(
   const transaction = db.transaction((events: readonly NewEvent[]): AppendResult => {
     const receivedAt = Date.now();
     // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
-    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `known` too.
-    const rows = byIds.all(JSON.stringify(events.map((e) => e.id)));
+    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `known` too. Ids the
+    // server just generated cannot be stored yet.
+    const given: string[] = [];
+    for (const e of events) if (!e.generatedId) given.push(e.id);
+    const rows = given.length === 0 ? [] : byIds.all(JSON.stringify(given));
     /** Stored rows by id, then the index in `events` of each id new in this batch. */
     const known = new Map<string, EventRow | number>();
     for (const row of rows) known.set(row.id, row);

@@ -155,7 +155,7 @@ describe('validateEventInput without zod', () => {
 describe('fingerprint', () => {
   /** The fingerprint as first defined: SHA-256 of the canonical JSON of the content. */
   function reference(e: NewEvent, timestamp: number | null): string {
-    const { id: _id, fingerprint: _fp, ...content } = e;
+    const { id: _id, generatedId: _generated, fingerprint: _fp, ...content } = e;
     return hash('sha256', canonicalJson({ ...content, timestamp }), 'base64url');
   }
 
