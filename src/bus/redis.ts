@@ -1,0 +1,148 @@
+/**
+ * The Redis bus (`TIDINGS_BUS=redis://…`), on ioredis: every instance publishes the events it
+ * stored on one channel and receives everyone's, its own included. Redis pub/sub keeps no
+ * history, so after a disconnection the instance is told to catch up from the store by cursor
+ * (see `onResync` and the sequencer): a lost message is never a lost event.
+ *
+ * URL: `redis://[user:password@]host:port[/db][?channel=tidings:events]`; `rediss://` for TLS.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { BusError } from '../errors.js';
+import type { StoredEvent } from '../events/types.js';
+import type { BusHandler, EventBus } from './types.js';
+
+/** The default channel. */
+export const DEFAULT_CHANNEL = 'tidings:events';
+
+/** A bus that can lose messages while disconnected, and says when it reconnected. */
+export interface ResyncingBus extends EventBus {
+  /** Registers a callback for when messages may have been lost (after a reconnection). */
+  onResync(callback: () => void): () => void;
+}
+
+/** Where the URL points, without its secret. */
+function describe(url: URL): string {
+  return `${url.protocol}//${url.hostname}:${url.port || '6379'}${url.pathname}`;
+}
+
+/**
+ * Connects to Redis and subscribes to the channel; resolves once both connections are ready.
+ * @throws BusError when Redis cannot be reached within `connectTimeoutMs`.
+ */
+export async function createRedisBus(
+  rawUrl: string,
+  options: { logger: Logger; connectTimeoutMs?: number },
+): Promise<ResyncingBus> {
+  const { logger } = options;
+  const url = new URL(rawUrl);
+  const channel = url.searchParams.get('channel') ?? DEFAULT_CHANNEL;
+  url.searchParams.delete('channel');
+  const where = describe(url);
+  const connectionOptions = {
+    lazyConnect: true,
+    // Keep retrying forever, at most every 2 s: the instance stays up and recovers by itself.
+    retryStrategy: (attempt: number) => Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)),
+    maxRetriesPerRequest: 1,
+    connectTimeout: options.connectTimeoutMs ?? 5_000,
+  };
+  const publisher = new Redis(url.toString(), connectionOptions);
+  const subscriber = new Redis(url.toString(), connectionOptions);
+  const handlers = new Set<BusHandler>();
+  const resyncs = new Set<() => void>();
+  let closed = false;
+  let lostConnection = false;
+
+  for (const [name, connection] of [
+    ['publisher', publisher],
+    ['subscriber', subscriber],
+  ] as const) {
+    connection.on('error', (err: Error) => {
+      if (!closed)
+        logger.warn({ err: err.message, bus: where, connection: name }, '[bus:redis] error');
+    });
+  }
+  subscriber.on('close', () => {
+    if (closed || lostConnection) return;
+    lostConnection = true;
+    logger.error(
+      { bus: where },
+      '[bus:redis] disconnected: reconnecting; streams catch up from the store',
+    );
+  });
+  subscriber.on('ready', () => {
+    if (!lostConnection) return;
+    lostConnection = false;
+    logger.info({ bus: where }, '[bus:redis] reconnected: catching up from the store');
+    for (const callback of resyncs) callback();
+  });
+  subscriber.on('message', (from: string, message: string) => {
+    if (from !== channel) return;
+    let events: StoredEvent[];
+    try {
+      events = JSON.parse(message) as StoredEvent[];
+    } catch (err) {
+      logger.error({ err, bus: where }, '[bus:redis] a message is not JSON; ignored');
+      return;
+    }
+    for (const handler of handlers) handler(events);
+  });
+
+  try {
+    await Promise.all([publisher.connect(), subscriber.connect()]);
+    await subscriber.subscribe(channel);
+  } catch (err) {
+    closed = true;
+    publisher.disconnect();
+    subscriber.disconnect();
+    throw new BusError(
+      `[bus:redis] cannot reach Redis at ${where}: ${(err as Error).message}; is it running? ` +
+        'check TIDINGS_BUS',
+      { cause: err },
+    );
+  }
+
+  return {
+    kind: 'redis',
+    async publish(events) {
+      if (closed) throw new BusError('[bus:redis] publish after close: the bus was shut down');
+      try {
+        await publisher.publish(channel, JSON.stringify(events));
+      } catch (err) {
+        throw new BusError(
+          `[bus:redis] publishing ${events.length} events to ${where} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    },
+    subscribe(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    onResync(callback) {
+      resyncs.add(callback);
+      return () => resyncs.delete(callback);
+    },
+    async ping() {
+      if (closed) throw new BusError('[bus:redis] the bus is closed');
+      if (publisher.status !== 'ready' || subscriber.status !== 'ready') {
+        throw new BusError(
+          `[bus:redis] not connected to ${where} (${subscriber.status}): reconnecting`,
+        );
+      }
+      try {
+        await publisher.ping();
+      } catch (err) {
+        throw new BusError(`[bus:redis] ${where} does not answer: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      handlers.clear();
+      await Promise.allSettled([subscriber.quit(), publisher.quit()]);
+    },
+  };
+}
