@@ -4,7 +4,10 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, SETTINGS, DEFAULT_CONFIG } from '../config.js';
 import { TidingsError } from '../errors.js';
+import { events } from './events.js';
+import { publish } from './publish.js';
 import { startServer } from './serve.js';
+import { tail } from './tail.js';
 import { token } from './token.js';
 
 const USAGE = `Usage: tidings <command> [options]
@@ -12,8 +15,12 @@ const USAGE = `Usage: tidings <command> [options]
 Commands:
   serve     run a Tidings server (configuration from flags or environment variables)
   token     print a signed JWT for a server with TIDINGS_AUTH=jwt (for testing)
+  tail      print events live as they are published; resumes by itself after a disconnect
+  publish   publish an event from flags, or JSON / NDJSON events from stdin
+  events    list past events, newest first, as a table or NDJSON
 
-Run "tidings serve --help" for the server's options, "tidings token --help" for the token's.
+Run "tidings <command> --help" for a command's options. tail, publish and events talk to the
+server at TIDINGS_URL (default http://127.0.0.1:4000) with the token in TIDINGS_TOKEN, if any.
 `;
 
 function serveUsage(): string {
@@ -102,6 +109,12 @@ export async function main(
       return serve(rest, io, env);
     case 'token':
       return token(rest, io, env);
+    case 'tail':
+      return tail(rest, io, env);
+    case 'publish':
+      return publish(rest, io, env);
+    case 'events':
+      return events(rest, io, env);
     case undefined:
     case 'help':
     case '--help':
