@@ -269,7 +269,9 @@ export function createTidingsClient(options: TidingsClientOptions): TidingsClien
         if (!res.ok || !res.body) {
           const body = (await res.json().catch(() => ({}))) as { errors?: ServerError[] };
           const error = fail(body.errors?.[0], `Tidings answered HTTP ${res.status}`, res.status);
-          if (res.status >= 500 || res.status === 429 || error.code === 'TOKEN_EXPIRED') return;
+          // An expired token is worth another try only if the next request can carry a new one.
+          const renewable = error.code === 'TOKEN_EXPIRED' && typeof options.token === 'function';
+          if (res.status >= 500 || res.status === 429 || renewable) return;
           throw error;
         }
         setState('live');
@@ -325,8 +327,11 @@ export function createTidingsClient(options: TidingsClientOptions): TidingsClien
           reconnects++;
           setState('reconnecting');
           await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, delay(attempt));
+            const timer = setTimeout(resolve, delay(attempt));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
           });
           wake = null;
         }

@@ -173,6 +173,22 @@ describe('subscribe', () => {
   });
 });
 
+describe('closing', () => {
+  it('should end at once when closed while waiting to reconnect', async () => {
+    const sub = createTidingsClient({
+      url: 'http://127.0.0.1:1',
+      backoff: { minMs: 60_000, maxMs: 60_000 },
+    }).subscribe();
+    const got = collect(sub);
+    await waitFor(() => sub.state === 'reconnecting', 'the first failure');
+    const started = Date.now();
+    sub.close();
+    await waitFor(() => sub.state === 'closed', 'the subscription to close', 1_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(got.failure()).toBeNull();
+  });
+});
+
 describe('subscribe with auth', () => {
   it('should fail with FORBIDDEN, not retry forever, when the token may not read the inbox', async () => {
     const secured = await tserver(JWT_CONFIG);
@@ -185,6 +201,16 @@ describe('subscribe with auth', () => {
       const ok = createTidingsClient({ url: secured.url, token, ...fast });
       await expect(ok.publish({ type: 'x' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
       expect(bearer(token).authorization).toMatch(/^Bearer /);
+      // A fixed token that has expired cannot get better: fail instead of retrying forever.
+      const expired = await hs256(
+        { sub: 'x', scope: 'events:read' },
+        { expiresIn: Math.floor(Date.now() / 1000) - 3600 },
+      );
+      const stale = collect(
+        createTidingsClient({ url: secured.url, token: expired, ...fast }).subscribe(),
+      );
+      await waitFor(() => stale.failure() !== null, 'the failure');
+      expect(stale.failure()).toMatchObject({ code: 'TOKEN_EXPIRED' });
     } finally {
       await secured.stop();
     }
