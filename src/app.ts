@@ -64,17 +64,65 @@ export interface BuildAppOptions {
   store?: EventStore;
 }
 
-/** The example operations GraphiQL opens with. */
-const GRAPHIQL_EXAMPLE = `# Subscribe, then publish from a second tab (or with curl): the event appears here live.
+/**
+ * The tabs GraphiQL opens with (when the browser has none saved): a live subscription, and a
+ * publish mutation whose events appear in the first tab.
+ */
+const GRAPHIQL_TABS = [
+  {
+    query: `# Run ▶, then run the Publish tab: events appear here.
 subscription Live {
   eventStream(inboxes: ["global"]) {
-    cursor type inbox severity message body timestamp
+    cursor
+    type
+    inbox
+    severity
+    message
+    body
+    timestamp
   }
 }
+`,
+  },
+  {
+    query: `# Run ▶: the event appears in the Live tab.
+mutation Publish($event: PublishEventInput!) {
+  publishEvent(input: $event) {
+    id
+    cursor
+    timestamp
+  }
+}
+`,
+    variables: `{
+  "event": {
+    "type": "demo.hello",
+    "message": "Hello from GraphiQL",
+    "severity": "SUCCESS"
+  }
+}
+`,
+  },
+];
 
-mutation Publish {
-  publishEvent(input: { type: "demo.hello", message: "Hello from GraphiQL", severity: SUCCESS }) {
-    id cursor timestamp
+/** What a new GraphiQL tab opens with: a look at the history. */
+const GRAPHIQL_NEW_TAB = `# The 20 newest events; for the next page, pass after: <pageInfo.endCursor>.
+query History {
+  events(first: 20) {
+    edges {
+      node {
+        cursor
+        type
+        inbox
+        severity
+        message
+        timestamp
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
   }
 }
 `;
@@ -190,10 +238,13 @@ export async function buildApp(
         ? { origin: '*' }
         : { origin: [...config.corsOrigins], credentials: true },
     renderGraphiQL,
+    // render-graphiql inlines GraphiQL's script, styles, fonts and workers into the page: it
+    // loads nothing from another host. Subscriptions use graphql-sse on /graphql.
     graphiql: {
       title: 'Tidings',
       subscriptionsProtocol: 'GRAPHQL_SSE',
-      defaultQuery: GRAPHIQL_EXAMPLE,
+      defaultTabs: GRAPHIQL_TABS,
+      defaultQuery: GRAPHIQL_NEW_TAB,
     },
     maskedErrors: { maskError: (error) => maskError(error, logger) },
     landingPage: false,

@@ -1,14 +1,15 @@
 /**
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
- * graphql-sse handler, health checks to themselves, JSON `POST`s of queries and mutations to the
- * fast path (`execute-http.ts`), and everything else to graphql-yoga (GET, GraphiQL, other
- * content types, preflights, and what the fast path hands back), after enforcing the request
- * size limit.
+ * graphql-sse handler, health checks to themselves, `/console` to the console page, JSON `POST`s
+ * of queries and mutations to the fast path (`execute-http.ts`), and everything else to
+ * graphql-yoga (GET, GraphiQL, other content types, preflights, and what the fast path hands
+ * back), after enforcing the request size limit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
+import { serveConsole } from '../console/serve.js';
 import { AuthenticationError } from '../errors.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
@@ -181,6 +182,11 @@ export function createRequestListener(options: RequestListenerOptions) {
             },
           ],
         });
+        return;
+      }
+      if (url.pathname === '/console') {
+        // A static page: no caller needed. Its EventSource sends the tidings_token cookie.
+        serveConsole(req, res);
         return;
       }
       const isStream =
