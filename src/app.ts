@@ -10,15 +10,16 @@ import { pino, type Logger } from 'pino';
 import { createAuthenticator } from './auth/jwt.js';
 import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
-import { createMemoryBus } from './bus/memory.js';
+import { createBus, type OpenedBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { ConfigError, ShuttingDownError } from './errors.js';
+import { ShuttingDownError } from './errors.js';
 import { createPublisher, type PublishFn } from './events/publish.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
+import { createSequencer } from './hub/sequencer.js';
 import { buildSchema } from './schema/index.js';
 import { createStore } from './store/index.js';
 import { startRetention } from './store/retention.js';
@@ -155,22 +156,38 @@ export async function buildApp(
 ): Promise<TidingsApp> {
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
-  if (config.bus !== 'memory') {
-    throw new ConfigError(
-      `TIDINGS_BUS=${config.bus}: only the in-memory bus is available in this version`,
-    );
-  }
   const store = options.store ?? (await createStore(config.store));
-  const bus = createMemoryBus();
+  let bus: OpenedBus;
+  try {
+    bus = await createBus(config.bus, logger);
+  } catch (err) {
+    if (!options.store) await store.close();
+    throw err;
+  }
   const hub = createHub({
     store,
     onError: (err) => logger.error({ err }, '[hub] a stream sink failed'),
   });
-  const unsubscribe = bus.subscribe((events) => hub.dispatch(events));
+  // A shared bus interleaves the events of several instances and can lose messages while it is
+  // disconnected: the sequencer restores cursor order and fills gaps from the store.
+  const sequencer =
+    bus.kind === 'memory'
+      ? null
+      : createSequencer({
+          store,
+          logger,
+          startAfter: await store.lastSeq(),
+          dispatch: (events) => hub.dispatch(events),
+        });
+  const unsubscribe = bus.subscribe((events) =>
+    sequencer ? sequencer.receive(events) : hub.dispatch(events),
+  );
+  const stopResync = bus.onResync?.(() => void sequencer?.resync());
   const publishNow = createPublisher({
     store,
     bus,
     logger,
+    onBusFailure: (events) => (sequencer ? sequencer.receive(events) : hub.dispatch(events)),
     limits: { maxBodyBytes: config.maxEventBodyBytes },
     maxBatch: config.maxBatch,
   });
@@ -310,6 +327,8 @@ export async function buildApp(
         await new Promise((resolve) => setTimeout(resolve, 20));
         sse.close();
         unsubscribe();
+        stopResync?.();
+        await sequencer?.close();
         await bus.close();
         await store.close();
       })();

@@ -392,14 +392,9 @@ export function loadConfig(
       );
     }
   }
-  if (!result.store.startsWith('sqlite:')) {
+  if (result.bus.startsWith('nats:')) {
     throw new ConfigError(
-      `TIDINGS_STORE=${result.store}: only the SQLite store is available in this version (sqlite:<path>)`,
-    );
-  }
-  if (result.bus !== 'memory') {
-    throw new ConfigError(
-      `TIDINGS_BUS=${result.bus}: only the in-memory bus is available in this version`,
+      `TIDINGS_BUS=${result.bus}: the NATS bus is not available in this version; use redis://…`,
     );
   }
   return result;

@@ -89,8 +89,7 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
     [{ TIDINGS_RETENTION: '0d' }, /TIDINGS_RETENTION/],
     [{ TIDINGS_MAX_QUEUE: '0' }, /TIDINGS_MAX_QUEUE="0" is invalid/],
-    [{ TIDINGS_STORE: 'postgres://localhost/test' }, /only the SQLite store is available/],
-    [{ TIDINGS_BUS: 'redis://localhost' }, /only the in-memory bus is available/],
+    [{ TIDINGS_BUS: 'nats://localhost:4222' }, /the NATS bus is not available in this version/],
     [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt needs exactly one key source, got 0/],
     [
       { TIDINGS_AUTH: 'jwt', TIDINGS_JWT_SECRET: 'x'.repeat(32), TIDINGS_JWKS_URL: 'https://k/j' },

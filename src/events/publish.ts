@@ -20,6 +20,11 @@ export interface PublisherOptions {
   limits: ValidationLimits;
   logger: Logger;
   /**
+   * Called with events the bus failed to carry (they are stored), so that this instance can
+   * still deliver them.
+   */
+  onBusFailure?: (events: readonly StoredEvent[]) => void;
+  /**
    * Largest number of events in one batch.
    * @default 1000
    */
@@ -65,9 +70,11 @@ export function createPublisher(options: PublisherOptions): PublishFn {
     const created = outcomes.filter((o) => o.created).map((o) => o.event);
     if (created.length === 0) return;
     // The events are stored: a bus failure must not turn the acknowledged publish into an error.
-    // Streams on other instances catch up from the store.
-    const failed = (err: unknown) =>
+    // This instance's streams get them directly; other instances catch up from the store.
+    const failed = (err: unknown) => {
       logger.error({ err, count: created.length }, '[bus] publishing stored events failed');
+      options.onBusFailure?.(created);
+    };
     try {
       bus.publish(created).catch(failed);
     } catch (err) {

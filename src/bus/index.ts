@@ -1,0 +1,23 @@
+/**
+ * Opens the bus named by `TIDINGS_BUS`: `memory` (one instance) or `redis://…` (several).
+ */
+import type { Logger } from 'pino';
+import { ConfigError } from '../errors.js';
+import { createMemoryBus } from './memory.js';
+import { createRedisBus, type ResyncingBus } from './redis.js';
+import type { EventBus } from './types.js';
+
+/** A bus, and whether messages can be lost or reordered (then a sequencer must order them). */
+export type OpenedBus = EventBus & Partial<Pick<ResyncingBus, 'onResync'>>;
+
+/**
+ * Opens the bus at `url`.
+ * @throws ConfigError for an unsupported URL; BusError when the bus cannot be reached.
+ */
+export async function createBus(url: string, logger: Logger): Promise<OpenedBus> {
+  if (url === 'memory') return createMemoryBus();
+  if (/^rediss?:\/\//.test(url)) return createRedisBus(url, { logger });
+  throw new ConfigError(
+    `TIDINGS_BUS=${url}: not available in this version; use memory or redis://host:6379`,
+  );
+}
