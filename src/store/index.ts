@@ -8,18 +8,22 @@ import type { EventStore } from './types.js';
 export type { AppendOutcome, EventOrder, EventStore, Page, PageQuery } from './types.js';
 
 /**
- * Opens the store named by `url`: `sqlite:./relative/file.db`, `sqlite:/absolute/file.db` (also
- * `sqlite:///absolute/file.db`) or `sqlite::memory:`.
- * @throws ConfigError for a PostgreSQL URL (not available in this version) or any other scheme.
- * @throws StoreError when the store cannot be opened.
+ * Opens the store named by `url`:
+ * - `sqlite:./relative/file.db`, `sqlite:/absolute/file.db` (also `sqlite:///absolute/file.db`)
+ *   or `sqlite::memory:`;
+ * - `postgres://user:password@host:5432/database` (or `postgresql://…`): the tables live in the
+ *   schema `public`, or in the one named by `?schema=name` (created when missing); `?pool=n` sets
+ *   the most connections (10 by default); other parameters go to node-postgres. The schema is
+ *   migrated on open.
+ * @throws ConfigError for an unsupported scheme or a malformed PostgreSQL URL.
+ * @throws StoreError when the store cannot be opened (unreachable server, refused login, …).
  */
 export async function createStore(url: string): Promise<EventStore> {
   const trimmed = url.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') {
-    throw new ConfigError(
-      'TIDINGS_STORE: the PostgreSQL store is not available in this version; use sqlite:<path>',
-    );
+    const { createPostgresStore } = await import('./postgres.js');
+    return createPostgresStore({ url: trimmed });
   }
   if (scheme === 'sqlite') {
     let path = trimmed.slice('sqlite:'.length);
@@ -30,6 +34,7 @@ export async function createStore(url: string): Promise<EventStore> {
     }
   }
   throw new ConfigError(
-    `TIDINGS_STORE: unsupported store URL "${url}": use sqlite:<path> or sqlite::memory:`,
+    `TIDINGS_STORE: unsupported store URL "${url}": use sqlite:<path>, sqlite::memory: or ` +
+      'postgres://user:password@host:5432/database',
   );
 }

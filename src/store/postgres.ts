@@ -1,0 +1,710 @@
+/**
+ * The PostgreSQL event store, on node-postgres (`pg`): a connection pool, every object in one
+ * schema, pending migrations applied on open.
+ *
+ * URL: `postgres://user:password@host:5432/database?schema=tidings&pool=10`
+ * - `schema`: the schema holding the tables, created when missing; `public` when not given.
+ * - `pool`: the most connections the instance opens, 10 when not given.
+ * - every other parameter goes to node-postgres as is (`sslmode`, `application_name`,
+ *   `connect_timeout`, `options`, `host` for a Unix socket directory, …). Tables are always named
+ *   with their schema, so a `search_path` set through `options` does not move them.
+ *
+ * ## Late commits
+ *
+ * Readers ask for "the events after sequence X": a replay before a live stream, the sequencer
+ * filling what the bus did not bring, a client resuming from its cursor. That is only safe if,
+ * once an event is visible, no event with a smaller sequence can become visible later. With
+ * concurrent writers a plain identity column breaks it: A draws 7, B draws 8, B commits first, a
+ * reader sees 8, moves its cursor past it, and 7 is skipped forever once A commits.
+ *
+ * Design: every append is one `INSERT … SELECT` statement (its own transaction) whose first step
+ * takes a transaction-scoped advisory lock of the schema (`pg_advisory_xact_lock`); its rows draw
+ * their sequences only after that, and the lock is released at the end of the commit. PostgreSQL
+ * makes a committed transaction visible before it releases its locks, so the next append draws
+ * larger sequences only once this one is visible to every new snapshot. Appends thus draw and
+ * commit their sequence ranges one at a time, in order, across every connection and every instance
+ * sharing the schema, and every snapshot sees a prefix of the sequence: all the committed events
+ * up to some sequence, none after it (a number drawn by a statement that failed is never used, a
+ * harmless gap). `lastSeq` and `readAfter` need nothing more than one statement, one snapshot;
+ * readers never take the lock.
+ *
+ * The cost is that appends to one schema are serialised, each holding the lock through its insert
+ * and its commit (the WAL flush), so concurrent appends no longer share a flush. Within an instance
+ * nothing is lost: the publish path already appends one group of publishes at a time (group
+ * commit), so the lock is taken once per group, not once per event; only instances sharing a
+ * schema wait for each other. The lock is not held while ids are looked up: events with ids the
+ * caller chose are looked up by a statement before the insert, and an id stored by someone else in
+ * between makes the insert fail on the unique index, after which the append starts over.
+ */
+import pg from 'pg';
+import type { PoolConfig, QueryResultRow } from 'pg';
+import {
+  ConfigError,
+  ConflictError,
+  StoreError,
+  TidingsError,
+  ValidationError,
+} from '../errors.js';
+import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
+import { toOutcomes, toStoredEvent, type AppendResult, type EventRow } from './sqlite-append.js';
+import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
+
+export { SCHEMA_VERSION } from './postgres-schema.js';
+
+/** Options of {@link createPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** `postgres://…` or `postgresql://…`, as described at the top of this module. */
+  url: string;
+  /** The schema; overrides the URL's `?schema=`. @default 'public' */
+  schema?: string;
+  /** The most connections; overrides the URL's `?pool=`. @default 10 */
+  poolSize?: number;
+  /** How long to wait for a connection (a new one, or a free one of the pool), ms. @default 10000 */
+  connectTimeoutMs?: number;
+}
+
+/** Column of each filter field in the `events` table. */
+const COLUMNS: Readonly<Record<FilterField, string>> = {
+  inbox: 'inbox',
+  type: 'type',
+  severity: 'severity',
+  category: 'category',
+  action: 'action',
+  resourceType: 'resource_type',
+  resourceId: 'resource_id',
+  actor: 'actor',
+  source: 'source',
+  correlationId: 'correlation_id',
+  parentId: 'parent_id',
+  clientId: 'client_id',
+  timestamp: 'ts',
+};
+
+/**
+ * The PostgreSQL rendering of filter clauses. Prefixes use `LIKE`, which is case-sensitive; its
+ * wildcards `%` and `_` and its escape character `\` (the default one) are escaped in the prefix.
+ * The filtered columns are `COLLATE "C"`, so their B-tree indexes serve the prefix too.
+ */
+export const postgresDialect: SqlDialect = {
+  column: (field) => COLUMNS[field],
+  placeholder: (n) => `$${n}`,
+  startsWith: (column, prefix, bind) =>
+    `${column} LIKE ${bind(`${prefix.replace(/[\\%_]/g, '\\$&')}%`)}`,
+};
+
+const DEFAULT_POOL = 10;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const MAX_POOL = 1000;
+/** Attempts of an append whose insert met an id stored concurrently. */
+const APPEND_ATTEMPTS = 3;
+
+/** The columns of an {@link EventRow}; the body comes back as its JSON text. */
+const ROW = `seq, id, type, inbox, client_id, ts, received_at, message, body::text AS body,
+  severity, category, action, resource_type, resource_id, actor, source, parent_id,
+  correlation_id, fingerprint`;
+
+/** Columns of an insert taken from the event, in the order of {@link insertValues}. */
+const INSERTED_COLUMNS = 17;
+
+/** The values of `e` for the `unnest` arrays of the insert, in order. */
+function insertValues(e: NewEvent): unknown[] {
+  return [
+    e.id,
+    e.type,
+    e.inbox,
+    e.clientId,
+    e.timestamp,
+    e.message,
+    e.body === null ? null : (JSON.stringify(e.body) ?? null),
+    e.severity,
+    e.category,
+    e.action,
+    e.resource === null ? null : e.resource.type,
+    e.resource === null ? null : e.resource.id,
+    e.actor,
+    e.source,
+    e.parentId,
+    e.correlationId,
+    e.fingerprint,
+  ];
+}
+
+/** Where and as whom the store connects, for messages (never the password). */
+interface Target {
+  /** `host:port`, or the socket directory. */
+  server: string;
+  database: string;
+  user: string;
+  /** How long a connection may take to open (or to free up in the pool), ms. */
+  connectTimeoutMs: number;
+}
+
+/** What {@link parseUrl} takes out of a store URL. */
+interface Settings {
+  /** The URL without the parameters Tidings reads. */
+  connectionString: string;
+  schema: string;
+  poolSize: number;
+  target: Target;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Reads a store URL: the Tidings parameters out, the rest for node-postgres. */
+function parseUrl(url: string): Settings {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch (err) {
+    throw new ConfigError(
+      'TIDINGS_STORE: not a valid PostgreSQL URL: expected ' +
+        'postgres://user:password@host:5432/database[?schema=name&pool=10]',
+      { cause: err },
+    );
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new ConfigError(
+      `TIDINGS_STORE: "${parsed.protocol}" is not a PostgreSQL URL: use postgres://…`,
+    );
+  }
+  const params = parsed.searchParams;
+  const schema = params.get('schema') ?? 'public';
+  const pool = params.get('pool');
+  params.delete('schema');
+  params.delete('pool');
+  let poolSize = DEFAULT_POOL;
+  if (pool !== null) {
+    poolSize = Number(pool);
+    if (!/^\d+$/.test(pool) || poolSize < 1 || poolSize > MAX_POOL) {
+      throw new ConfigError(
+        `TIDINGS_STORE: ?pool=${pool} is invalid: expected an integer from 1 to ${MAX_POOL}`,
+      );
+    }
+  }
+  checkSchema(schema);
+  const user = decodeURIComponent(parsed.username) || process.env.PGUSER || 'postgres';
+  const host = parsed.hostname || params.get('host') || process.env.PGHOST || 'localhost';
+  const port = parsed.port || params.get('port') || process.env.PGPORT || '5432';
+  return {
+    connectionString: parsed.toString(),
+    schema,
+    poolSize,
+    target: {
+      server: host.startsWith('/') ? host : `${host}:${port}`,
+      database: decodeURIComponent(parsed.pathname.slice(1)) || user,
+      user,
+      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    },
+  };
+}
+
+function checkSchema(schema: string): void {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new ConfigError(
+      `TIDINGS_STORE: ?schema=${schema} is invalid: expected a name of letters, digits and _ ` +
+        '(at most 63, not starting with a digit)',
+    );
+  }
+}
+
+/** Error codes of a connection that could not be made or was lost. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
+const codeOf = (err: unknown): string => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
+};
+
+/**
+ * Says what went wrong and what to do: `known` when the error is one of the recognised kinds
+ * (unreachable server, login refused, …), whose text stands on its own.
+ */
+function explain(err: unknown, target: Target): { text: string; known: boolean } {
+  const code = codeOf(err);
+  const detail = message(err);
+  if (/timeout exceeded when trying to connect/i.test(detail)) {
+    // pg-pool's wait for a connection: a new one that did not open, or a busy pool.
+    return {
+      text:
+        `cannot reach PostgreSQL at ${target.server} within ${target.connectTimeoutMs} ms: is ` +
+        'it running? check TIDINGS_STORE; if it is, every connection of the pool stayed busy: ' +
+        'raise ?pool=',
+      known: true,
+    };
+  }
+  if (NETWORK_CODES.has(code) || /Connection terminated/i.test(detail)) {
+    return {
+      text:
+        `cannot reach PostgreSQL at ${target.server}: is it running? check TIDINGS_STORE ` +
+        `(${detail})`,
+      known: true,
+    };
+  }
+  switch (code) {
+    case '28P01':
+    case '28000':
+      return {
+        text:
+          `PostgreSQL at ${target.server} refused the login of user "${target.user}": check the ` +
+          `user and password in TIDINGS_STORE, and pg_hba.conf (${detail})`,
+        known: true,
+      };
+    case '3D000':
+      return {
+        text:
+          `database "${target.database}" does not exist on ${target.server}: create it ` +
+          `(createdb ${target.database}) or name another one in TIDINGS_STORE`,
+        known: true,
+      };
+    case '42501':
+      return {
+        text:
+          `permission denied (${detail}): grant user "${target.user}" the privileges it needs ` +
+          'on the schema (CREATE to migrate it), or pick a schema it owns with ?schema=',
+        known: true,
+      };
+    case '53300':
+      return {
+        text:
+          `PostgreSQL at ${target.server} has no connection slot left: lower ?pool= in ` +
+          `TIDINGS_STORE or raise max_connections (${detail})`,
+        known: true,
+      };
+    case '57P01':
+    case '57P02':
+    case '57P03':
+      return {
+        text: `PostgreSQL at ${target.server} is shutting down or starting up: retry once it is up (${detail})`,
+        known: true,
+      };
+  }
+  return { text: code ? `${detail} (SQLSTATE ${code})` : detail, known: false };
+}
+
+/** Whether `err` is the unique index on `events.id` refusing a row. */
+const isIdTaken = (err: unknown): boolean =>
+  codeOf(err) === '23505' && (err as { constraint?: unknown }).constraint === 'events_id_key';
+
+/** Whether `err` is PostgreSQL refusing a JSON text as `jsonb`. */
+const isBadJsonb = (err: unknown): boolean =>
+  codeOf(err) === '22P05' || (codeOf(err) === '22P02' && /json/i.test(message(err)));
+
+/** The error of an id reused with other content. */
+function conflictError(id: string): ConflictError {
+  return new ConflictError(
+    `[store:postgres] event id "${id}" already exists with different content: use a new ` +
+      'id, or resend exactly the same event',
+    { details: { id } },
+  );
+}
+
+function checkCount(name: string, value: number | null | undefined): number | null {
+  if (value == null) return null;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`[store:postgres] ${name} must be an integer >= 0, got ${value}`, {
+      details: { field: name },
+    });
+  }
+  return value;
+}
+
+/** `bigint` as a JavaScript number: sequences and epoch milliseconds stay below 2^53. */
+const parseInt8 = (value: string): number => Number(value);
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 && format !== 'binary'
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * Opens a PostgreSQL event store: connects, creates the schema when missing and applies the
+ * pending migrations (under an advisory lock, so instances starting together do not race).
+ * @throws ConfigError for a malformed URL, `?schema=` or `?pool=`.
+ * @throws StoreError when the server cannot be reached, refuses the login, or cannot migrate.
+ */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<EventStore> {
+  const settings = parseUrl(options.url);
+  const schema = options.schema ?? settings.schema;
+  checkSchema(schema);
+  const poolSize = options.poolSize ?? settings.poolSize;
+  const target: Target = {
+    ...settings.target,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  };
+  const config: PoolConfig = {
+    connectionString: settings.connectionString,
+    max: poolSize,
+    connectionTimeoutMillis: target.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: 'tidings',
+    types: TYPES,
+  };
+  const pool = new pg.Pool(config);
+  // An idle connection that breaks (a server restart, say) is dropped from the pool; the next
+  // query opens a new one, or fails with a StoreError that says why.
+  pool.on('error', () => {});
+
+  try {
+    const client = await pool.connect();
+    try {
+      await migrate(client, schema);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => {});
+    if (err instanceof TidingsError) throw err;
+    const { text, known } = explain(err, target);
+    throw new StoreError(
+      known
+        ? `[store:postgres] ${text}`
+        : `[store:postgres] cannot open schema "${schema}" of database "${target.database}" ` +
+            `at ${target.server}: ${text}`,
+      { cause: err },
+    );
+  }
+
+  const s = quoteIdent(schema);
+  const EVENTS = `${s}.events`;
+  const RETENTION = `${s}.retention`;
+  const REVOCATIONS = `${s}.revocations`;
+  const [lockSpace, lockKey] = lockKeys('append', schema);
+  const INSERT = `
+    WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${lockSpace}, ${lockKey}))
+    INSERT INTO ${EVENTS} (id, type, inbox, client_id, ts, received_at, message, body, severity,
+      category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
+      fingerprint)
+    SELECT u.id, u.type, u.inbox, u.client_id, u.ts, $18::bigint, u.message, u.body::jsonb,
+      u.severity, u.category, u.action, u.resource_type, u.resource_id, u.actor, u.source,
+      u.parent_id, u.correlation_id, u.fingerprint
+    FROM lock, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+      $14::text[], $15::text[], $16::text[], $17::text[])
+      WITH ORDINALITY AS u(id, type, inbox, client_id, ts, message, body, severity, category,
+        action, resource_type, resource_id, actor, source, parent_id, correlation_id,
+        fingerprint, n)
+    ORDER BY u.n
+    RETURNING id, seq`;
+  const BY_IDS = `SELECT ${ROW} FROM ${EVENTS} WHERE id = ANY($1::text[])`;
+  const HORIZON = `SELECT purged_through FROM ${RETENTION} WHERE id = 1`;
+  const LAST_SEQ = `SELECT GREATEST((SELECT MAX(seq) FROM ${EVENTS}), (${HORIZON}), 0) AS seq`;
+  // The oldest events up to the first one received at or after the cutoff: a prefix of the
+  // sequence, so the horizon stays exact even if a clock once went backwards. One statement, so
+  // the deletion and the horizon move together.
+  const PURGE = `
+    WITH oldest AS (
+      SELECT seq, received_at FROM ${EVENTS} ORDER BY seq LIMIT $2
+    ), through AS (
+      SELECT MAX(seq) AS seq FROM oldest
+      WHERE seq < COALESCE((SELECT MIN(seq) FROM oldest WHERE received_at >= $1),
+                           9223372036854775807)
+    ), deleted AS (
+      DELETE FROM ${EVENTS} WHERE seq <= (SELECT seq FROM through) RETURNING seq
+    ), moved AS (
+      UPDATE ${RETENTION}
+      SET purged_through = GREATEST(purged_through, (SELECT MAX(seq) FROM deleted))
+      WHERE id = 1 AND EXISTS (SELECT 1 FROM deleted)
+      RETURNING purged_through
+    )
+    SELECT (SELECT COUNT(*) FROM deleted) AS deleted,
+           COALESCE((SELECT purged_through FROM moved), (${HORIZON})) AS purged_through`;
+  const REVOKE = `
+    INSERT INTO ${REVOCATIONS} (kind, value, revoked_at) VALUES ($1, $2, $3)
+    ON CONFLICT (kind, value)
+    DO UPDATE SET revoked_at = GREATEST(${REVOCATIONS}.revoked_at, excluded.revoked_at)`;
+  const REVOKED = `
+    SELECT kind, revoked_at FROM ${REVOCATIONS}
+    WHERE (kind = 'token' AND value = $1) OR (kind = 'subject' AND value = $2)`;
+
+  let closed = false;
+  const closedError = () => new StoreError('[store:postgres] the store is closed');
+
+  async function rows<R extends QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
+    return (await pool.query<R>(sql, params)).rows;
+  }
+
+  /** Runs `fn` on the open store, wrapping PostgreSQL errors in a {@link StoreError}. */
+  async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw closedError();
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof TidingsError) throw err;
+      if (closed) throw closedError();
+      throw new StoreError(`[store:postgres] ${op} failed: ${explain(err, target).text}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * One attempt at an append: looks up the ids given by the caller (all of them when `lookUpAll`),
+   * refuses a reused id with other content, then inserts the new events in one statement.
+   */
+  async function appendOnce(
+    events: readonly NewEvent[],
+    lookUpAll: boolean,
+  ): Promise<AppendResult> {
+    const given = new Set<string>();
+    for (const e of events) if (lookUpAll || !e.generatedId) given.add(e.id);
+    const found = given.size === 0 ? [] : await rows<EventRow>(BY_IDS, [[...given]]);
+    /** Stored rows by id, then the index in `events` of each id new in this batch. */
+    const known = new Map<string, EventRow | number>();
+    for (const row of found) known.set(row.id, row);
+    const inserts: number[] = [];
+    /** Indexes of the repeats of an id new in this batch, and of its first occurrence. */
+    const repeats: number[] = [];
+    const seqs: number[] = new Array<number>(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as NewEvent;
+      const seen = known.get(e.id);
+      if (seen === undefined) {
+        known.set(e.id, i);
+        inserts.push(i);
+        continue;
+      }
+      const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
+      if (first.fingerprint !== e.fingerprint) throw conflictError(e.id);
+      if (typeof seen === 'number') repeats.push(i, seen);
+      else seqs[i] = -seen.seq;
+    }
+    const receivedAt = Date.now();
+    const n = inserts.length;
+    if (n > 0) {
+      // One array per column, one element per new event (unnest turns them back into rows).
+      const columns = Array.from({ length: INSERTED_COLUMNS }, () => new Array<unknown>(n));
+      for (let j = 0; j < n; j++) {
+        const values = insertValues(events[inserts[j] as number] as NewEvent);
+        for (let k = 0; k < INSERTED_COLUMNS; k++) (columns[k] as unknown[])[j] = values[k];
+      }
+      let created: { id: string; seq: number }[];
+      try {
+        created = await rows<{ id: string; seq: number }>(INSERT, [...columns, receivedAt]);
+      } catch (err) {
+        if (isBadJsonb(err)) {
+          throw new ValidationError(
+            '[store:postgres] an event body holds a string PostgreSQL cannot store as JSONB ' +
+              '(\\u0000, or half of a surrogate pair): remove it, or encode the value ' +
+              `(base64, say); nothing was stored (${message(err)})`,
+            { cause: err, details: { field: 'body' } },
+          );
+        }
+        throw err;
+      }
+      const seqById = new Map<string, number>();
+      for (const row of created) seqById.set(row.id, row.seq);
+      for (const i of inserts) seqs[i] = seqById.get((events[i] as NewEvent).id) as number;
+    }
+    for (let r = 0; r < repeats.length; r += 2) {
+      seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
+    }
+    return { receivedAt, seqs, rows: found };
+  }
+
+  return {
+    kind: 'postgres',
+
+    append(events) {
+      return run('append', async () => {
+        if (events.length === 0) return [];
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return toOutcomes(events, await appendOnce(events, attempt > 1));
+          } catch (err) {
+            // Someone stored one of these ids since the lookup: look again, all of them.
+            if (!isIdTaken(err) || attempt >= APPEND_ATTEMPTS) throw err;
+          }
+        }
+      });
+    },
+
+    getByIds(ids) {
+      return run('getByIds', async () => {
+        if (ids.length === 0) return [];
+        const found = new Map<string, StoredEvent>();
+        for (const row of await rows<EventRow>(BY_IDS, [[...new Set(ids)]])) {
+          found.set(row.id, toStoredEvent(row));
+        }
+        return ids.map((id) => found.get(id) ?? null);
+      });
+    },
+
+    getChildren(parentIds, clauses) {
+      return run('getChildren', async () => {
+        if (parentIds.length === 0) return [];
+        const filter = clausesToSql(clauses, postgresDialect, 1);
+        const sql =
+          `SELECT ${ROW} FROM ${EVENTS} WHERE parent_id = ANY($1::text[]) AND ${filter.sql} ` +
+          'ORDER BY seq ASC';
+        const groups = new Map<string, StoredEvent[]>();
+        for (const row of await rows<EventRow>(sql, [[...new Set(parentIds)], ...filter.params])) {
+          const parent = row.parent_id as string;
+          let group = groups.get(parent);
+          if (!group) groups.set(parent, (group = []));
+          group.push(toStoredEvent(row));
+        }
+        return parentIds.map((id) => [...(groups.get(id) ?? [])]);
+      });
+    },
+
+    page(query: PageQuery) {
+      return run('page', async (): Promise<Page> => {
+        const newestFirst = (query.order ?? 'NEWEST_FIRST') === 'NEWEST_FIRST';
+        let first = checkCount('first', query.first);
+        const last = checkCount('last', query.last);
+        if (first === null && last === null) first = 50;
+        const afterSeq = query.afterSeq ?? null;
+        const beforeSeq = query.beforeSeq ?? null;
+        const filter = clausesToSql(query.clauses, postgresDialect);
+        const params: unknown[] = [...filter.params];
+        const bind = (value: unknown) => {
+          params.push(value);
+          return `$${params.length}`;
+        };
+
+        // In `order`: "after" is a smaller seq when newest first, a larger one when oldest first.
+        const where = [filter.sql];
+        if (afterSeq !== null) where.push(`seq ${newestFirst ? '<' : '>'} ${bind(afterSeq)}`);
+        if (beforeSeq !== null) where.push(`seq ${newestFirst ? '>' : '<'} ${bind(beforeSeq)}`);
+        const forward = first !== null;
+        // Read in `order` for `first`, against it for `last`.
+        const dir = forward === newestFirst ? 'DESC' : 'ASC';
+        const limit = (forward ? first : last) as number;
+        /**
+         * Whether a matching event lies on the far side of (or at) the exclusive bound opposite
+         * to the reading direction: before `after` for `first`, after `before` for `last`. Before
+         * `after` in `order` is the newer side when newest first.
+         */
+        const bound = forward ? afterSeq : beforeSeq;
+        const newerSide = forward ? newestFirst : !newestFirst;
+        const beyond =
+          bound === null
+            ? 'false'
+            : `EXISTS (SELECT 1 FROM ${EVENTS} WHERE ${filter.sql} ` +
+              `AND seq ${newerSide ? '>=' : '<='} ${bind(bound)})`;
+        // One statement, so the page and the look beyond it read one snapshot.
+        const sql =
+          `SELECT b.beyond, e.* FROM (SELECT ${beyond} AS beyond) b LEFT JOIN LATERAL ` +
+          `(SELECT ${ROW} FROM ${EVENTS} WHERE ${where.join(' AND ')} ` +
+          `ORDER BY seq ${dir} LIMIT ${bind(limit + 1)}) e ON true ORDER BY e.seq ${dir}`;
+        const result = await rows<EventRow & { beyond: boolean }>(sql, params);
+        const far = result[0]?.beyond ?? false;
+        let events = result.filter((r) => r.seq !== null);
+
+        let hasNextPage: boolean;
+        let hasPreviousPage: boolean;
+        if (forward) {
+          hasNextPage = events.length > limit;
+          if (hasNextPage) events = events.slice(0, limit);
+          hasPreviousPage = far;
+          if (last !== null && events.length > last) {
+            events = events.slice(events.length - last);
+            hasPreviousPage = true;
+          }
+        } else {
+          hasPreviousPage = events.length > limit;
+          if (hasPreviousPage) events = events.slice(0, limit);
+          events.reverse();
+          hasNextPage = far;
+        }
+        return { events: events.map(toStoredEvent), hasNextPage, hasPreviousPage };
+      });
+    },
+
+    readAfter(afterSeq, clauses, limit) {
+      return run('readAfter', async (): Promise<ReplayBatch> => {
+        const filter = clausesToSql(clauses, postgresDialect, 2);
+        // One statement: the events and the horizon come from one snapshot.
+        const sql =
+          `SELECT r.purged_through AS horizon, e.* FROM ${RETENTION} r LEFT JOIN LATERAL ` +
+          `(SELECT ${ROW} FROM ${EVENTS} WHERE seq > $1 AND ${filter.sql} ` +
+          'ORDER BY seq ASC LIMIT $2) e ON true WHERE r.id = 1 ORDER BY e.seq ASC';
+        const result = await rows<EventRow & { horizon: number }>(sql, [
+          afterSeq,
+          limit,
+          ...filter.params,
+        ]);
+        return {
+          events: result.filter((r) => r.seq !== null).map(toStoredEvent),
+          purgedThrough: result[0]?.horizon ?? 0,
+        };
+      });
+    },
+
+    purge(before, limit) {
+      return run('purge', async () => {
+        checkCount('limit', limit);
+        const [row] = await rows<{ deleted: number; purged_through: number }>(PURGE, [
+          before,
+          limit,
+        ]);
+        return { deleted: row?.deleted ?? 0, purgedThrough: row?.purged_through ?? 0 };
+      });
+    },
+
+    purgedThrough() {
+      return run('purgedThrough', async () => {
+        const [row] = await rows<{ purged_through: number }>(HORIZON, []);
+        return row?.purged_through ?? 0;
+      });
+    },
+
+    revoke({ kind, value, at }) {
+      return run('revoke', async () => {
+        await pool.query(REVOKE, [kind, value, at]);
+      });
+    },
+
+    revocations(tokenId, subject) {
+      return run('revocations', async () => {
+        const times = { token: null as number | null, subject: null as number | null };
+        if (tokenId === null && subject === null) return times;
+        for (const row of await rows<{ kind: 'token' | 'subject'; revoked_at: number }>(REVOKED, [
+          tokenId,
+          subject,
+        ])) {
+          times[row.kind] = row.revoked_at;
+        }
+        return times;
+      });
+    },
+
+    lastSeq() {
+      return run('lastSeq', async () => {
+        const [row] = await rows<{ seq: number }>(LAST_SEQ, []);
+        return row?.seq ?? 0;
+      });
+    },
+
+    ping() {
+      return run('ping', async () => {
+        await pool.query('SELECT 1');
+      });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await pool.end();
+      } catch (err) {
+        throw new StoreError(`[store:postgres] close failed: ${message(err)}`, { cause: err });
+      }
+    },
+  };
+}
