@@ -349,6 +349,18 @@ function corsOrigins(raw: string): '*' | string[] {
   return origins;
 }
 
+/** `url` with its password (if any) replaced by `***`, for logs and shown configuration. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, isLoopback, loadConfig, parseDuration } from '../src/config.js';
+import { DEFAULT_CONFIG, isLoopback, loadConfig, parseDuration, redactUrl } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
 
 describe('loadConfig', () => {
@@ -75,6 +75,14 @@ describe('loadConfig', () => {
       publishRate: 10,
     });
     expect(loadConfig({ TIDINGS_CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
+  });
+
+  it('should redact the password of a URL', () => {
+    expect(redactUrl('postgres://app:s3cret@db:5432/events')).toBe(
+      'postgres://app:***@db:5432/events',
+    );
+    expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(redactUrl('sqlite:./data/tidings.db')).toBe('sqlite:./data/tidings.db');
   });
 
   it('should ignore empty variables', () => {

@@ -2,7 +2,7 @@
  * The `tidings` command line. `serve` runs an instance; more commands join it over time.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig, SETTINGS, DEFAULT_CONFIG } from '../config.js';
+import { DEFAULT_CONFIG, loadConfig, redactUrl, SETTINGS } from '../config.js';
 import { TidingsError } from '../errors.js';
 import { events } from './events.js';
 import { publish } from './publish.js';
@@ -77,7 +77,7 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
   }
   const { app, url } = running;
   app.logger.info(
-    { url, store: config.store, bus: config.bus },
+    { url, store: redactUrl(config.store), bus: redactUrl(config.bus) },
     `Tidings listening on ${url}/graphql`,
   );
   await new Promise<void>((resolve) => {

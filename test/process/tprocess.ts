@@ -35,8 +35,10 @@ export interface TidingsProcess {
 
 /** Options of {@link startTidings}. */
 export interface StartOptions {
-  /** The SQLite file of the store. */
-  file: string;
+  /** The SQLite file of the store (ignored when `store` is given). */
+  file?: string;
+  /** A store URL instead of `file`, e.g. `postgres://…`. */
+  store?: string;
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
   /** Environment variables added to the process's. */
@@ -112,12 +114,10 @@ export function tempStore(): { dir: string; file: string } {
  */
 export async function startTidings(options: StartOptions): Promise<TidingsProcess> {
   const { file, port = 0, env = {}, startMs = 30_000 } = options;
+  const store = options.store ?? `sqlite:${file ?? ''}`;
   const deadline = Date.now() + startMs;
   for (;;) {
-    const p = tcli(
-      ['serve', '--port', String(port), '--host', '127.0.0.1', '--store', `sqlite:${file}`],
-      env,
-    );
+    const p = tcli(['serve', '--port', String(port), '--host', '127.0.0.1', '--store', store], env);
     children.add(p);
     const exited: Promise<Exit> = p.exited.then((code) => ({
       code,
