@@ -7,6 +7,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
+import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cutoff.js';
 import { createAuthenticator } from './auth/jwt.js';
 import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
@@ -237,6 +238,21 @@ export async function buildApp(
     maxStreamsPerClient: config.maxStreamsPerClient,
   });
   services.streams = streams.control;
+  const applyCutOff = (cut: CutOff) =>
+    streams.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
+  services.cutOff = async (cut) => {
+    const ended = applyCutOff(cut);
+    try {
+      await bus.publishControl?.(cut);
+    } catch (err) {
+      logger.error({ err }, '[auth] the other instances could not be told to end the streams');
+    }
+    return ended;
+  };
+  const stopControl = bus.onControl?.((message) => {
+    const cut = parseCutOff(message);
+    if (cut) applyCutOff(cut);
+  });
   const limitsPlugin: Plugin = {
     onParse({ params }) {
       checkNesting(typeof params.source === 'string' ? params.source : params.source.body);
@@ -328,6 +344,7 @@ export async function buildApp(
         sse.close();
         unsubscribe();
         stopResync?.();
+        stopControl?.();
         await sequencer?.close();
         await bus.close();
         await store.close();

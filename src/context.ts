@@ -4,6 +4,7 @@
  */
 import DataLoader from 'dataloader';
 import { visibilityOf, type Principal } from './auth/principal.js';
+import type { CutOff } from './auth/cutoff.js';
 import type { RateLimiter } from './auth/rate-limit.js';
 import { compileFilter, matchesClauses, type Clause } from './events/filter.js';
 import type { PublishFn } from './events/publish.js';
@@ -25,6 +26,11 @@ export interface Services {
   publishLimiter?: RateLimiter;
   /** The open streams of this instance, for admins to end. */
   streams?: StreamControl;
+  /**
+   * Ends matching streams here and asks the other instances to end theirs; resolves with how
+   * many ended here.
+   */
+  cutOff?: (cut: CutOff) => Promise<number>;
 }
 
 /** Per-request loaders: one store query per level of `parent`/`children`, never one per event. */

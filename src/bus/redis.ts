@@ -6,6 +6,7 @@
  *
  * URL: `redis://[user:password@]host:port[/db][?channel=tidings:events]`; `rediss://` for TLS.
  */
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusError } from '../errors.js';
@@ -48,7 +49,11 @@ export async function createRedisBus(
   };
   const publisher = new Redis(url.toString(), connectionOptions);
   const subscriber = new Redis(url.toString(), connectionOptions);
+  const controlChannel = `${channel}:control`;
+  /** Tells this instance's control messages from the others'. */
+  const origin = randomUUID();
   const handlers = new Set<BusHandler>();
+  const controls = new Set<(message: unknown) => void>();
   const resyncs = new Set<() => void>();
   let closed = false;
   let lostConnection = false;
@@ -77,6 +82,18 @@ export async function createRedisBus(
     for (const callback of resyncs) callback();
   });
   subscriber.on('message', (from: string, message: string) => {
+    if (from === controlChannel) {
+      let parsed: { origin?: unknown; message?: unknown };
+      try {
+        parsed = JSON.parse(message) as typeof parsed;
+      } catch (err) {
+        logger.error({ err, bus: where }, '[bus:redis] a control message is not JSON; ignored');
+        return;
+      }
+      if (parsed.origin === origin) return;
+      for (const handler of controls) handler(parsed.message);
+      return;
+    }
     if (from !== channel) return;
     let events: StoredEvent[];
     try {
@@ -90,7 +107,7 @@ export async function createRedisBus(
 
   try {
     await Promise.all([publisher.connect(), subscriber.connect()]);
-    await subscriber.subscribe(channel);
+    await subscriber.subscribe(channel, controlChannel);
   } catch (err) {
     closed = true;
     publisher.disconnect();
@@ -118,6 +135,21 @@ export async function createRedisBus(
     subscribe(handler) {
       handlers.add(handler);
       return () => handlers.delete(handler);
+    },
+    async publishControl(message) {
+      if (closed) throw new BusError('[bus:redis] publish after close: the bus was shut down');
+      try {
+        await publisher.publish(controlChannel, JSON.stringify({ origin, message }));
+      } catch (err) {
+        throw new BusError(
+          `[bus:redis] sending a control message to ${where} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    },
+    onControl(handler) {
+      controls.add(handler);
+      return () => controls.delete(handler);
     },
     onResync(callback) {
       resyncs.add(callback);

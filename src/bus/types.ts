@@ -15,6 +15,13 @@ export interface EventBus {
   publish(events: readonly StoredEvent[]): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   subscribe(handler: BusHandler): () => void;
+  /**
+   * Sends a control message (e.g. a cut-off) to the other instances. Absent on a bus that serves
+   * one instance only.
+   */
+  publishControl?(message: object): Promise<void>;
+  /** Registers a handler for control messages from other instances. */
+  onControl?(handler: (message: unknown) => void): () => void;
   /** Checks the bus answers; rejects with a `BusError` otherwise. */
   ping(): Promise<void>;
   /** Stops delivery and releases connections. */

@@ -1,5 +1,5 @@
 import { requireInboxes, requireScope } from '../auth/principal.js';
-import { StreamEndedError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import type { TidingsContext } from '../context.js';
 import { GLOBAL_INBOX } from '../events/types.js';
 import type { PublishEventInput as PublishInput } from '../events/validate.js';
@@ -41,29 +41,19 @@ builder.mutationType({
   fields: (t) => ({
     endStreams: t.int({
       description:
-        'Admin: ends every open stream of a subject, or of a client, on this instance, with a STREAM_ENDED error. Returns how many ended. The caller can reconnect unless its token is also revoked.',
+        'Admin: ends every open stream of a subject, or of a client, with a STREAM_ENDED error, on every instance. Returns how many ended on this one. The caller can reconnect unless its token is also revoked.',
       args: { subject: t.arg.string(), clientId: t.arg.string() },
       resolve: (_root, args, ctx) => {
         requireScope(ctx.principal, 'events:admin', 'end streams');
         oneTarget('endStreams', args.subject, ['clientId', args.clientId]);
-        const error = new StreamEndedError(
-          'STREAM_ENDED',
-          '[auth] an administrator ended this stream',
-        );
-        return (
-          ctx.services.streams?.end(
-            (o) =>
-              args.subject != null
-                ? o.principal.subject === args.subject
-                : o.clientId === args.clientId || o.principal.clientId === args.clientId,
-            error,
-          ) ?? 0
-        );
+        const cut =
+          args.subject != null ? { subject: args.subject } : { clientId: args.clientId as string };
+        return ctx.services.cutOff?.({ reason: 'end', ...cut }) ?? 0;
       },
     }),
     revokeToken: t.int({
       description:
-        'Admin: revokes one token (by `jti`) or every token of a subject issued until now, in the store, so every instance refuses it from now on, and ends its open streams on this instance with TOKEN_REVOKED. Returns how many streams ended.',
+        'Admin: revokes one token (by `jti`) or every token of a subject issued until now, in the store, so every instance refuses it from now on, and ends its open streams on every instance with TOKEN_REVOKED. Returns how many ended on this one.',
       args: { jti: t.arg.string(), subject: t.arg.string() },
       resolve: async (_root, args, ctx) => {
         requireScope(ctx.principal, 'events:admin', 'revoke tokens');
@@ -74,19 +64,8 @@ builder.mutationType({
             ? { kind: 'token', value: args.jti, at }
             : { kind: 'subject', value: args.subject as string, at },
         );
-        const error = new StreamEndedError(
-          'TOKEN_REVOKED',
-          '[auth] the token of this stream was revoked',
-        );
-        return (
-          ctx.services.streams?.end(
-            (o) =>
-              args.jti != null
-                ? o.principal.tokenId === args.jti
-                : o.principal.subject === args.subject,
-            error,
-          ) ?? 0
-        );
+        const cut = args.jti != null ? { tokenId: args.jti } : { subject: args.subject as string };
+        return (await ctx.services.cutOff?.({ reason: 'revoke', ...cut })) ?? 0;
       },
     }),
     publishEvent: t.field({

@@ -57,6 +57,23 @@ describe('two instances on a Redis bus', () => {
     expect(eventsOf(sub).map((e) => e.cursor)).toEqual([lost?.cursor, after?.cursor]);
   });
 
+  it('should end the streams of a client on every instance when an admin asks any of them', async () => {
+    const onB = await streams(() => b).open(b.client(), {
+      inboxes: ['kiosk'],
+      clientId: 'kiosk-1',
+    });
+    const other = await streams(() => b).open(b.client(), {
+      inboxes: ['kiosk'],
+      clientId: 'kiosk-2',
+    });
+    const ended = await a.gql('mutation { endStreams(clientId: "kiosk-1") }');
+    expect(ended.data).toEqual({ endStreams: 0 });
+    await waitFor(() => onB.completed, 'the stream on the other instance to end');
+    expect(onB.results.at(-1)?.errors?.[0]?.extensions?.code).toBe('STREAM_ENDED');
+    expect(other.completed).toBe(false);
+    other.unsubscribe();
+  });
+
   it('should stay up when Redis goes away, say so in /readyz, and recover by itself', async () => {
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     const start = () =>
