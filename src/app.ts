@@ -15,13 +15,14 @@ import { createBus, type OpenedBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { ShuttingDownError } from './errors.js';
+import { AuthenticationError, ShuttingDownError, StoreError } from './errors.js';
 import { createPublisher, type PublishFn } from './events/publish.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createSequencer } from './hub/sequencer.js';
 import { buildSchema } from './schema/index.js';
+import { createSystemEvents, rejectionsReporter } from './system.js';
 import { createStore } from './store/index.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
@@ -184,6 +185,15 @@ export async function buildApp(
     sequencer ? sequencer.receive(events) : hub.dispatch(events),
   );
   const stopResync = bus.onResync?.(() => void sequencer?.resync());
+  const stopStatus = bus.onStatus?.((status) =>
+    status === 'down'
+      ? system.report('tidings.bus.disconnected', 'ERROR', `[bus] ${bus.kind} is unreachable`, {
+          bus: bus.kind,
+        })
+      : system.report('tidings.bus.reconnected', 'SUCCESS', `[bus] ${bus.kind} is back`, {
+          bus: bus.kind,
+        }),
+  );
   const publishNow = createPublisher({
     store,
     bus,
@@ -195,10 +205,19 @@ export async function buildApp(
   let closing: Promise<void> | null = null;
   /** Publishes accepted and not yet answered: shutdown waits for them. */
   const publishing = new Set<Promise<unknown>>();
+  // Reports go straight to the publisher: a report about a failing store must not report itself.
+  const system = createSystemEvents({ publish: publishNow, logger });
+  const rejections = rejectionsReporter(system);
   const publish: PublishFn = (inputs) => {
     if (closing) return Promise.reject(new ShuttingDownError());
     const done = publishNow(inputs);
-    const settled = done.catch(() => {});
+    const settled = done.catch((err: unknown) => {
+      if (err instanceof StoreError) {
+        system.report('tidings.store.error', 'ERROR', `[store] a publish failed: ${err.message}`, {
+          store: store.kind,
+        });
+      }
+    });
     publishing.add(settled);
     void settled.then(() => publishing.delete(settled));
     return done;
@@ -303,7 +322,13 @@ export async function buildApp(
     },
     isClosing: () => closing !== null,
     authenticate: async (req) => {
-      const principal = await authenticator.authenticate(req);
+      let principal: Principal;
+      try {
+        principal = await authenticator.authenticate(req);
+      } catch (err) {
+        if (err instanceof AuthenticationError) rejections.count(err.code);
+        throw err;
+      }
       principals.set(req, principal);
       return principal;
     },
@@ -344,6 +369,7 @@ export async function buildApp(
         sse.close();
         unsubscribe();
         stopResync?.();
+        stopStatus?.();
         stopControl?.();
         await sequencer?.close();
         await bus.close();

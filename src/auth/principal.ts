@@ -3,7 +3,7 @@
  * client whose targeted events are theirs. Every permission check of Tidings goes through here.
  */
 import { ForbiddenError } from '../errors.js';
-import type { Visibility } from '../events/types.js';
+import { SYSTEM_INBOX, type Visibility } from '../events/types.js';
 
 /** The scopes a token can carry (space separated in its `scope` claim). */
 export const SCOPES = ['events:publish', 'events:read', 'events:admin'] as const;
@@ -98,6 +98,13 @@ export function requireInboxes(
   action: 'read' | 'publish to',
 ): void {
   for (const inbox of inboxes) {
+    if (inbox === SYSTEM_INBOX && !isAdmin(principal)) {
+      throw new ForbiddenError(
+        `${describePrincipal(principal)} may not ${action} inbox "${SYSTEM_INBOX}": it holds ` +
+          "Tidings' own events, for admins (events:admin) only",
+        { details: { inbox } },
+      );
+    }
     const ok =
       action === 'read'
         ? inboxCovered(principal.inboxes, inbox)
@@ -128,8 +135,10 @@ export function requireClient(principal: Principal, clientId: string | null): vo
 
 /** What the caller may read: its inboxes, and targeted events of its own client (all if admin). */
 export function visibilityOf(principal: Principal): Visibility {
+  const admin = isAdmin(principal);
   return {
     inboxes: principal.inboxes,
-    clients: isAdmin(principal) ? 'all' : principal.clientId,
+    clients: admin ? 'all' : principal.clientId,
+    ...(admin ? {} : { hiddenInboxes: [SYSTEM_INBOX] }),
   };
 }

@@ -55,6 +55,7 @@ export async function createRedisBus(
   const handlers = new Set<BusHandler>();
   const controls = new Set<(message: unknown) => void>();
   const resyncs = new Set<() => void>();
+  const statuses = new Set<(status: 'down' | 'up') => void>();
   let closed = false;
   let lostConnection = false;
 
@@ -74,12 +75,14 @@ export async function createRedisBus(
       { bus: where },
       '[bus:redis] disconnected: reconnecting; streams catch up from the store',
     );
+    for (const callback of statuses) callback('down');
   });
   subscriber.on('ready', () => {
     if (!lostConnection) return;
     lostConnection = false;
     logger.info({ bus: where }, '[bus:redis] reconnected: catching up from the store');
     for (const callback of resyncs) callback();
+    for (const callback of statuses) callback('up');
   });
   subscriber.on('message', (from: string, message: string) => {
     if (from === controlChannel) {
@@ -154,6 +157,10 @@ export async function createRedisBus(
     onResync(callback) {
       resyncs.add(callback);
       return () => resyncs.delete(callback);
+    },
+    onStatus(callback) {
+      statuses.add(callback);
+      return () => statuses.delete(callback);
     },
     async ping() {
       if (closed) throw new BusError('[bus:redis] the bus is closed');

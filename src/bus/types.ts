@@ -20,6 +20,8 @@ export interface EventBus {
    * one instance only.
    */
   publishControl?(message: object): Promise<void>;
+  /** Registers a callback for when the bus becomes unreachable (`down`) and reachable again. */
+  onStatus?(callback: (status: 'down' | 'up') => void): () => void;
   /** Registers a handler for control messages from other instances. */
   onControl?(handler: (message: unknown) => void): () => void;
   /** Checks the bus answers; rejects with a `BusError` otherwise. */

@@ -29,6 +29,8 @@ export type Clause =
   | { kind: 'nullOr'; field: FilterField; values: string[] }
   /** A numeric range, `gte` inclusive and `lt` exclusive. */
   | { kind: 'range'; field: FilterField; gte: number | null; lt: number | null }
+  /** The field is none of `values` (it is never null where this is used). */
+  | { kind: 'notIn'; field: FilterField; values: string[] }
   /** Matches nothing (e.g. an empty list, or a filter disjoint from the visibility). */
   | { kind: 'none' };
 
@@ -84,6 +86,9 @@ export function compileFilter(
     equalsClause('correlationId', f.correlationId),
     equalsClause('parentId', f.parentId),
   ];
+  if (visibility.hiddenInboxes?.length) {
+    clauses.push({ kind: 'notIn', field: 'inbox', values: [...visibility.hiddenInboxes] });
+  }
   if (visibility.clients !== 'all') {
     clauses.push({
       kind: 'nullOr',
@@ -125,6 +130,10 @@ export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly 
       }
       case 'nullOr': {
         if (value !== null && !clause.values.includes(String(value))) return false;
+        break;
+      }
+      case 'notIn': {
+        if (typeof value === 'string' && clause.values.includes(value)) return false;
         break;
       }
       case 'range': {
@@ -183,6 +192,10 @@ export function clausesToSql(
       case 'nullOr': {
         const ors = [`${col} IS NULL`, ...clause.values.map((v) => `${col} = ${bind(v)}`)];
         parts.push(`(${ors.join(' OR ')})`);
+        break;
+      }
+      case 'notIn': {
+        parts.push(`${col} NOT IN (${clause.values.map(bind).join(', ')})`);
         break;
       }
       case 'range': {

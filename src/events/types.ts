@@ -12,6 +12,9 @@ export type Severity = (typeof SEVERITIES)[number];
 /** The inbox an event lands in when its publisher names none. */
 export const GLOBAL_INBOX = 'global';
 
+/** The inbox of Tidings' own `tidings.*` events about its trouble; only admins read it. */
+export const SYSTEM_INBOX = 'system';
+
 /** A reference to the thing an event is about, e.g. `{ type: 'vm', id: 'vm-42' }`. */
 export interface ResourceRef {
   /** Kind of resource, e.g. `vm`, `nuvlabox`. */
@@ -103,6 +106,8 @@ export interface Visibility {
    * for that client's own events, `null` for broadcast events only.
    */
   clients: 'all' | string | null;
+  /** Inboxes this reader never sees, whatever `inboxes` says (the `system` inbox for non-admins). */
+  hiddenInboxes?: readonly string[];
 }
 
 /** A visibility that sees every event. */

@@ -121,6 +121,15 @@ describe('two instances on a Redis bus', () => {
       );
       expect(eventsOf(stream).map((e) => e.cursor)).toEqual([missed?.cursor]);
       expect((await ready()).status).toBe('ready');
+      // It said so as events too, for the admins following the system inbox.
+      const system = async () =>
+        (await server.app.store.page({ clauses: [], first: 100, order: 'OLDEST_FIRST' })).events
+          .filter((e) => e.inbox === 'system')
+          .map((e) => e.type);
+      for (let i = 0; !(await system()).includes('tidings.bus.reconnected') && i < 100; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await system()).toEqual(['tidings.bus.disconnected', 'tidings.bus.reconnected']);
     } finally {
       redis.kill('SIGKILL');
       await c?.stop();
