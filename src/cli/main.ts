@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CONFIG, loadConfig, redactUrl, SETTINGS } from '../config.js';
 import { TidingsError } from '../errors.js';
 import { events } from './events.js';
+import { exportEvents, printableConfig, purge } from './maintenance.js';
 import { publish } from './publish.js';
 import { startServer } from './serve.js';
 import { tail } from './tail.js';
@@ -18,17 +19,20 @@ Commands:
   tail      print events live as they are published; resumes by itself after a disconnect
   publish   publish an event from flags, or JSON / NDJSON events from stdin
   events    list past events, newest first, as a table or NDJSON
+  purge     remove events older than the retention now (the server also does it in the background)
+  export    write events received before a date as NDJSON, for cold storage
 
 Run "tidings <command> --help" for a command's options. tail, publish and events talk to the
 server at TIDINGS_URL (default http://127.0.0.1:4000) with the token in TIDINGS_TOKEN, if any.
 `;
 
 function serveUsage(): string {
+  const extra = `  --${'print-config'.padEnd(22)} ${''.padEnd(30)} print the effective configuration (secrets redacted) and exit`;
   const lines = SETTINGS.map((s) => {
     const def = DEFAULT_CONFIG[s.key];
     return `  --${s.flag.padEnd(22)} ${s.env.padEnd(30)} ${s.help} (default ${JSON.stringify(def)})`;
   });
-  return `Usage: tidings serve [options]\n\nEach option can also be set by the environment variable beside it.\n\n${lines.join('\n')}\n`;
+  return `Usage: tidings serve [options]\n\nEach option can also be set by the environment variable beside it.\n\n${lines.join('\n')}\n${extra}\n`;
 }
 
 /** Output streams, replaceable in tests. */
@@ -48,7 +52,11 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
   try {
     ({ values } = parseArgs({
       args,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...options,
+        help: { type: 'boolean', short: 'h' },
+        'print-config': { type: 'boolean' },
+      },
       strict: true,
     }));
   } catch (err) {
@@ -59,13 +67,17 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
     io.out(serveUsage());
     return 0;
   }
-  const { help: _help, ...flags } = values;
+  const { help: _help, 'print-config': printConfig, ...flags } = values;
   let config;
   try {
     config = loadConfig(env, flags as Record<string, string>);
   } catch (err) {
     io.err(`tidings serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
+  }
+  if (printConfig) {
+    io.out(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
+    return 0;
   }
   let running;
   try {
@@ -115,6 +127,10 @@ export async function main(
       return publish(rest, io, env);
     case 'events':
       return events(rest, io, env);
+    case 'purge':
+      return purge(rest, io, env);
+    case 'export':
+      return exportEvents(rest, io, env);
     case undefined:
     case 'help':
     case '--help':
