@@ -257,6 +257,12 @@ export async function buildApp(
     maxStreamsPerClient: config.maxStreamsPerClient,
   });
   services.streams = streams.control;
+  services.setLogLevel = (level) => {
+    const previous = logger.level;
+    logger.level = level;
+    logger.warn({ level, previous }, 'log level changed');
+    return previous;
+  };
   const applyCutOff = (cut: CutOff) =>
     streams.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
   services.cutOff = async (cut) => {

@@ -24,6 +24,8 @@ export interface Services {
   maxStreamInboxes?: number;
   /** Publish rate per authenticated caller; none when absent. */
   publishLimiter?: RateLimiter;
+  /** Changes the log level of this instance; returns the previous one. */
+  setLogLevel?: (level: string) => string;
   /** The open streams of this instance, for admins to end. */
   streams?: StreamControl;
   /**

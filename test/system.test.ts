@@ -134,3 +134,26 @@ describe('system events', () => {
     ]);
   });
 });
+
+describe('log level at run time', () => {
+  it('should let an admin change the log level, and no one else', async () => {
+    const s = await tserver(JWT_CONFIG);
+    try {
+      const admin = bearer(await hs256({ sub: 'ops', scope: 'events:admin' }));
+      const reader = bearer(await hs256({ sub: 'app', scope: 'events:read' }));
+      const set = (level: string, headers: Record<string, string>) =>
+        s.gql(`mutation { setLogLevel(level: ${level}) }`, {}, headers);
+      expect(await set('DEBUG', admin)).toEqual({ data: { setLogLevel: 'SILENT' } });
+      expect(s.app.logger.level).toBe('debug');
+      expect(await set('WARN', admin)).toEqual({ data: { setLogLevel: 'DEBUG' } });
+      const denied = await set('TRACE', reader);
+      expect(denied.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(s.app.logger.level).toBe('warn');
+      const bad = await set('LOUD', admin);
+      expect(bad.errors?.[0]?.message).toMatch(/LOUD/);
+    } finally {
+      s.app.logger.level = 'silent';
+      await s.stop();
+    }
+  });
+});

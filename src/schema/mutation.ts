@@ -1,4 +1,5 @@
 import { requireInboxes, requireScope } from '../auth/principal.js';
+import { LOG_LEVELS } from '../config.js';
 import { ValidationError } from '../errors.js';
 import type { TidingsContext } from '../context.js';
 import { GLOBAL_INBOX } from '../events/types.js';
@@ -37,8 +38,26 @@ function oneTarget(
   }
 }
 
+const LogLevelEnum = builder.enumType('LogLevel', {
+  description: 'A pino log level.',
+  values: LOG_LEVELS.map((l) => l.toUpperCase()) as Uppercase<(typeof LOG_LEVELS)[number]>[],
+});
+
 builder.mutationType({
   fields: (t) => ({
+    setLogLevel: t.field({
+      type: LogLevelEnum,
+      description:
+        "Admin: changes this instance's log level at once, until it restarts (LOG_LEVEL sets it at start). Returns the previous level.",
+      args: { level: t.arg({ type: LogLevelEnum, required: true }) },
+      resolve: (_root, args, ctx) => {
+        requireScope(ctx.principal, 'events:admin', 'change the log level');
+        const previous = ctx.services.setLogLevel?.(
+          args.level.toLowerCase() as (typeof LOG_LEVELS)[number],
+        );
+        return (previous ?? args.level.toLowerCase()).toUpperCase() as typeof args.level;
+      },
+    }),
     endStreams: t.int({
       description:
         'Admin: ends every open stream of a subject, or of a client, with a STREAM_ENDED error, on every instance. Returns how many ended on this one. The caller can reconnect unless its token is also revoked.',
