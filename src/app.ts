@@ -21,6 +21,7 @@ import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createSequencer } from './hub/sequencer.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
 import { createStore } from './store/index.js';
@@ -52,6 +53,8 @@ export interface TidingsApp {
   /** The open graphql-sse streams, to list or end them. */
   readonly streams: StreamControl;
   readonly logger: Logger;
+  /** The instance's Prometheus metrics, served at `/metrics`. */
+  readonly metrics: Metrics;
   /**
    * Shuts down: refuses new requests, ends every stream (with a resume hint), then closes the
    * bus and the store. Idempotent.
@@ -158,7 +161,8 @@ export async function buildApp(
 ): Promise<TidingsApp> {
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
-  const store = options.store ?? (await createStore(config.store));
+  const metrics = createMetrics();
+  const store = metrics.measureStore(options.store ?? (await createStore(config.store)));
   let bus: OpenedBus;
   try {
     bus = await createBus(config.bus, logger);
@@ -169,6 +173,7 @@ export async function buildApp(
   const hub = createHub({
     store,
     onError: (err) => logger.error({ err }, '[hub] a stream sink failed'),
+    onDispatch: metrics.dispatched,
   });
   // A shared bus interleaves the events of several instances and can lose messages while it is
   // disconnected: the sequencer restores cursor order and fills gaps from the store.
@@ -181,9 +186,11 @@ export async function buildApp(
           startAfter: await store.lastSeq(),
           dispatch: (events) => hub.dispatch(events),
         });
-  const unsubscribe = bus.subscribe((events) =>
-    sequencer ? sequencer.receive(events) : hub.dispatch(events),
-  );
+  const unsubscribe = bus.subscribe((events) => {
+    if (!sequencer) return hub.dispatch(events);
+    metrics.arrivedFromBus(events);
+    sequencer.receive(events);
+  });
   const stopResync = bus.onResync?.(() => void sequencer?.resync());
   const stopStatus = bus.onStatus?.((status) =>
     status === 'down'
@@ -202,6 +209,18 @@ export async function buildApp(
     limits: { maxBodyBytes: config.maxEventBodyBytes },
     maxBatch: config.maxBatch,
   });
+  // Every publish is timed to its acknowledgement, and logged at debug with its correlation ids.
+  const publishTimed = metrics.timePublish(async (inputs: readonly PublishEventInput[]) => {
+    const events = await publishNow(inputs);
+    if (logger.isLevelEnabled('debug')) {
+      const correlationIds = [...new Set(events.map((e) => e.correlationId))].filter((c) => c);
+      logger.debug(
+        { count: events.length, ids: events.map((e) => e.id), correlationIds },
+        'events published',
+      );
+    }
+    return events;
+  });
   let closing: Promise<void> | null = null;
   /** Publishes accepted and not yet answered: shutdown waits for them. */
   const publishing = new Set<Promise<unknown>>();
@@ -210,7 +229,7 @@ export async function buildApp(
   const rejections = rejectionsReporter(system);
   const publish: PublishFn = (inputs) => {
     if (closing) return Promise.reject(new ShuttingDownError());
-    const done = publishNow(inputs);
+    const done = publishTimed(inputs);
     const settled = done.catch((err: unknown) => {
       if (err instanceof StoreError) {
         system.report('tidings.store.error', 'ERROR', `[store] a publish failed: ${err.message}`, {
@@ -255,6 +274,7 @@ export async function buildApp(
     logger,
     readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
+    metrics,
   });
   services.streams = streams.control;
   services.setLogLevel = (level) => {
@@ -339,6 +359,7 @@ export async function buildApp(
       return principal;
     },
     corsOrigins: config.corsOrigins,
+    metrics,
   });
   const listener = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const done = handle(req, res);
@@ -362,6 +383,7 @@ export async function buildApp(
     sse,
     streams: streams.control,
     logger,
+    metrics,
     close() {
       closing ??= (async () => {
         // New requests get 503 and new publishes SHUTTING_DOWN from here on. Requests already

@@ -21,6 +21,11 @@ export interface StreamSpec {
   clientId: string | null;
   /** Replay stored events after this sequence before going live; `null` to start live. */
   afterSeq: number | null;
+  /**
+   * The inboxes the stream named (names and `prefix*` patterns), to list it; `null` or absent
+   * when it named none and reads every inbox it may.
+   */
+  requestedInboxes?: readonly string[] | null;
 }
 
 /**
@@ -72,6 +77,8 @@ export interface HubOptions {
   replayBatch?: number;
   /** Called with errors the hub cannot hand to a sink (a sink that threw). */
   onError?: (err: unknown) => void;
+  /** Called with every batch of live events, before they are delivered (metrics). */
+  onDispatch?: (events: readonly StoredEvent[]) => void;
 }
 
 /** The hub of one instance. */
@@ -112,6 +119,7 @@ export function createHub(options: HubOptions): Hub {
   const { store } = options;
   const replayBatch = options.replayBatch ?? 500;
   const onError = options.onError ?? (() => {});
+  const onDispatch = options.onDispatch;
   /** Streams reading broadcast events of one exact inbox. */
   const broadcastByInbox = new Map<string, Set<Entry>>();
   /** Streams reading broadcast events of every inbox (or of inbox patterns). */
@@ -252,6 +260,7 @@ export function createHub(options: HubOptions): Hub {
       return entry;
     },
     dispatch(events) {
+      onDispatch?.(events);
       for (const event of events) {
         const candidates =
           event.clientId === null

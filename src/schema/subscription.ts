@@ -70,6 +70,7 @@ export function toStreamSpec(
     inboxes: exactInboxes(args.inboxes) ?? exactInboxes(filter?.inboxes),
     clientId,
     afterSeq: cursors.length === 0 ? null : Math.max(...cursors.map(decodeCursor)),
+    requestedInboxes: args.inboxes ?? filter?.inboxes ?? null,
   };
 }
 

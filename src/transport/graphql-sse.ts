@@ -23,10 +23,12 @@ import {
   SlowConsumerError,
   StreamEndedError,
   type TidingsError,
+  type TidingsErrorCode,
 } from '../errors.js';
 import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
+import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
 import { errorResult, HttpError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
 import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
@@ -60,6 +62,8 @@ export interface GraphQLSseOptions {
    * @default Infinity
    */
   maxStreamsPerClient?: number;
+  /** Where open streams, deliveries and ended streams are counted. */
+  metrics?: Metrics;
 }
 
 /** Who an open stream belongs to, for ending streams by subject, client or token. */
@@ -77,6 +81,30 @@ export interface StreamControl {
   owners(): StreamOwner[];
 }
 
+/** A stream in the registry of open streams. */
+interface OpenStream {
+  id: string;
+  owner: StreamOwner;
+  mode: StreamMode;
+  inboxes: readonly string[] | null;
+  since: number;
+  /** Counted here, on the delivery path, and summed only when metrics are read. */
+  delivered: number;
+  queueBytes(): number;
+  fail(error: TidingsError): void;
+}
+
+/** Why a stream that ended with `error` ended. */
+const END_REASONS: Partial<Record<TidingsErrorCode, StreamEndReason>> = {
+  SLOW_CONSUMER: 'slow_consumer',
+  TOKEN_EXPIRED: 'token_expired',
+  TOKEN_REVOKED: 'token_revoked',
+  STREAM_ENDED: 'ended_by_admin',
+  SHUTTING_DOWN: 'shutdown',
+};
+
+const endReason = (error: TidingsError): StreamEndReason => END_REASONS[error.code] ?? 'error';
+
 /** Where an operation's frames go: its own connection, or a shared single connection. */
 interface Outlet {
   /** Operation id in single-connection mode; null in distinct mode. */
@@ -86,12 +114,14 @@ interface Outlet {
   drained(): Promise<void> | null;
   /** Called once the operation has sent its `complete`. */
   done(): void;
+  /** Bytes waiting to be sent on the connection. */
+  queueBytes(): number;
 }
 
 /** A running operation that can be stopped. */
 interface Running {
   /** Stops it silently (the client asked, or the connection is gone). */
-  stop(): void;
+  stop(reason?: StreamEndReason): void;
   /** Ends it with an error the client sees, then `complete` (e.g. a slow consumer). */
   fail(error: TidingsError): void;
 }
@@ -177,15 +207,26 @@ function toParams(source: Record<string, unknown>): GraphQLParams {
 
 /** Creates the protocol handler; it answers every request it is given. */
 export function createGraphQLSseHandler(options: GraphQLSseOptions) {
-  const { hub, sse, preparer, logger } = options;
+  const { hub, sse, preparer, logger, metrics } = options;
   const groups = createResultGroups();
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
   const maxStreamsPerClient = options.maxStreamsPerClient ?? Infinity;
-  /** Open subscription streams, for ending them by owner. */
-  const openStreams = new Set<{ owner: StreamOwner; fail: (error: TidingsError) => void }>();
+  /** Open subscription streams, for ending them by owner and listing them. */
+  const openStreams = new Set<OpenStream>();
   /** Open streams per client key. */
   const perClient = new Map<string, number>();
+  /** Events delivered by the streams that ended. */
+  let endedDelivered = 0;
+  metrics?.readStreamsFrom(() => {
+    const open = { distinct: 0, single: 0 };
+    let delivered = endedDelivered;
+    for (const stream of openStreams) {
+      open[stream.mode]++;
+      delivered += stream.delivered;
+    }
+    return { open, delivered };
+  });
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
     if (req.method === 'GET') {
@@ -210,11 +251,19 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     return toParams(body);
   }
 
-  /** Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. */
-  function run(prepared: PreparedOperation, outlet: Outlet, principal: Principal): Running {
+  /**
+   * Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. `log`
+   * is the logger of the request that started it.
+   */
+  function run(
+    prepared: PreparedOperation,
+    outlet: Outlet,
+    principal: Principal,
+    log: Logger,
+  ): Running {
     let stopped = false;
     const resultFrame = (result: ExecutionResult, cursor: string | null) => {
-      const masked = maskResult(result, logger);
+      const masked = maskResult(result, log);
       const data = JSON.stringify(
         outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked },
       );
@@ -243,7 +292,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         },
         (err: unknown) => {
           if (stopped) return;
-          sendResult(errorResult(err, logger), null);
+          sendResult(errorResult(err, log), null);
           complete();
         },
       );
@@ -261,7 +310,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           '(TIDINGS_MAX_STREAMS_PER_CLIENT): close one, or use one stream for several inboxes',
         { details: { limit: maxStreamsPerClient } },
       );
-      sendResult(errorResult(error, logger), null);
+      sendResult(errorResult(error, log), null);
       complete();
       return once;
     }
@@ -278,20 +327,48 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     let pending: Promise<void> | null = null;
     let left = false;
     let expiry: NodeJS.Timeout | null = null;
-    const control = { owner, fail: (error: TidingsError) => handle.fail(error) };
-    openStreams.add(control);
+    const record: OpenStream = {
+      id: randomUUID(),
+      owner,
+      mode: outlet.operationId === null ? 'distinct' : 'single',
+      inboxes: streamOp.spec.requestedInboxes ?? null,
+      since: Date.now(),
+      delivered: 0,
+      queueBytes: outlet.queueBytes,
+      fail: (error) => handle.fail(error),
+    };
+    openStreams.add(record);
     if (clientKey !== null) perClient.set(clientKey, (perClient.get(clientKey) ?? 0) + 1);
-    const leave = () => {
+    const shownClientId = owner.clientId ?? principal.clientId;
+    const about = {
+      streamId: record.id,
+      mode: record.mode,
+      ...(principal.subject === null ? {} : { subject: principal.subject }),
+      ...(shownClientId === null ? {} : { clientId: shownClientId }),
+    };
+    log.info({ ...about, inboxes: record.inboxes }, 'stream opened');
+    const leave = (reason: StreamEndReason) => {
       if (left) return;
       left = true;
       groups.leave(group);
-      openStreams.delete(control);
+      openStreams.delete(record);
       if (clientKey !== null) {
         const n = (perClient.get(clientKey) ?? 1) - 1;
         if (n === 0) perClient.delete(clientKey);
         else perClient.set(clientKey, n);
       }
       if (expiry) clearTimeout(expiry);
+      endedDelivered += record.delivered;
+      metrics?.streamEnded(reason);
+      log.info(
+        {
+          ...about,
+          durationMs: Date.now() - record.since,
+          eventsDelivered: record.delivered,
+          reason,
+        },
+        'stream ended',
+      );
     };
     // A stream lives no longer than its token.
     const expiresAt = principal.expiresAt;
@@ -320,7 +397,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     };
     const stream: HubStream = hub.open(streamOp.spec, {
       deliver(event) {
-        if (!stopped) emit(group.frameFor(event, outlet.operationId));
+        if (stopped) return;
+        record.delivered++;
+        emit(group.frameFor(event, outlet.operationId));
       },
       gap({ afterSeq, purgedThrough }) {
         if (stopped) return;
@@ -328,18 +407,18 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         // gap instead of being told about it again.
         const horizon = encodeCursor(purgedThrough);
         const error = new HistoryGapError(encodeCursor(afterSeq), horizon);
-        emit(resultFrame(errorResult(error, logger), horizon));
+        emit(resultFrame(errorResult(error, log), horizon));
       },
       // A replay waits for frames still being rendered and for the client to read.
       backlog: () => pending ?? outlet.drained(),
       end(error: TidingsError | null) {
-        leave();
+        leave(error ? endReason(error) : 'completed');
         if (error) {
           // The client resumes from the last cursor it received, so frames still being rendered
           // are dropped and the error (the resume hint at shutdown) goes out now: after them, it
           // could come too late for a connection that is about to close.
           if (stopped) return;
-          sendResult(errorResult(error, logger), null);
+          sendResult(errorResult(error, log), null);
           complete();
           return;
         }
@@ -348,16 +427,16 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       },
     });
     const handle: Running = {
-      stop() {
+      stop(reason = 'client_gone') {
         stopped = true;
-        leave();
+        leave(reason);
         stream.close();
       },
       fail(error) {
         if (stopped) return;
-        leave();
+        leave(endReason(error));
         stream.close();
-        sendResult(errorResult(error, logger), null);
+        sendResult(errorResult(error, log), null);
         complete();
       },
     };
@@ -385,6 +464,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res: ServerResponse,
     url: URL,
     principal: Principal,
+    log: Logger,
   ): Promise<void> {
     const params = await readParams(req, url);
     const lastEventId = req.headers['last-event-id'];
@@ -402,8 +482,10 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         write: (f) => conn.write(f),
         drained: () => conn.drained(),
         done: () => conn.end(),
+        queueBytes: () => conn.queueBytes,
       },
       principal,
+      log,
     );
     conn.onClose(() => running.stop());
     conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
@@ -426,12 +508,12 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res.end(token);
   }
 
-  function dropReservation(token: string): void {
+  function dropReservation(token: string, reason: StreamEndReason = 'client_gone'): void {
     const reservation = reservations.get(token);
     if (!reservation) return;
     reservations.delete(token);
     if (reservation.expiry) clearTimeout(reservation.expiry);
-    for (const op of reservation.operations.values()) op?.stop();
+    for (const op of reservation.operations.values()) op?.stop(reason);
     reservation.operations.clear();
     reservation.connection?.end();
   }
@@ -469,6 +551,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     token: string,
     reservation: Reservation,
     principal: Principal,
+    log: Logger,
   ) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
@@ -482,7 +565,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
     const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
     if (prepared.kind === 'invalid') {
-      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
+      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, log).errors });
       return;
     }
     reservation.operations.set(operationId, null);
@@ -499,17 +582,19 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           reservation.pending.push(frame);
           reservation.pendingBytes += frame.length;
           if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
-            logger.warn(
+            log.warn(
               { pendingBytes: reservation.pendingBytes },
               'reservation dropped: its stream never connected',
             );
-            dropReservation(token);
+            dropReservation(token, 'slow_consumer');
           }
         },
         drained: () => reservation.connection?.drained() ?? null,
         done: () => reservation.operations.delete(operationId),
+        queueBytes: () => reservation.connection?.queueBytes ?? reservation.pendingBytes,
       },
       principal,
+      log,
     );
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
     sendJson(res, 202, null);
@@ -533,6 +618,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res: ServerResponse,
     url: URL,
     principal: Principal = UNAUTHENTICATED_ADMIN,
+    log: Logger = logger,
   ): Promise<void> {
     try {
       const method = req.method ?? 'GET';
@@ -545,7 +631,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       const accept = req.headers.accept ?? '*/*';
       if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
         if (token && reservation) openReserved(req, res, token, reservation);
-        else await distinct(req, res, url, principal);
+        else await distinct(req, res, url, principal, log);
         return;
       }
       if (method === 'PUT') {
@@ -570,7 +656,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           sendJson(res, 400, errorsBody('Operation ID is missing: DELETE ?operationId=<id>'));
           return;
         }
-        reservation.operations.get(operationId)?.stop();
+        reservation.operations.get(operationId)?.stop('client_gone');
         reservation.operations.delete(operationId);
         sendJson(res, 200, null);
         return;
@@ -581,16 +667,16 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         });
         return;
       }
-      await operate(req, res, url, token, reservation, principal);
+      await operate(req, res, url, token, reservation, principal, log);
     } catch (err) {
       if (res.headersSent) {
-        logger.error({ err }, 'stream request failed after the response started');
+        log.error({ err }, 'stream request failed after the response started');
         res.end();
         return;
       }
       if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message));
       else {
-        logger.error({ err }, 'stream request failed');
+        log.error({ err }, 'stream request failed');
         sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
       }
     }

@@ -1,16 +1,21 @@
 /**
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
- * graphql-sse handler, health checks to themselves, `/console` to the console page, JSON `POST`s
- * of queries and mutations to the fast path (`execute-http.ts`), and everything else to
- * graphql-yoga (GET, GraphiQL, other content types, preflights, and what the fast path hands
- * back), after enforcing the request size limit.
+ * graphql-sse handler, health checks to themselves, `/metrics` to Prometheus, `/console` to the
+ * console page, JSON `POST`s of queries and mutations to the fast path (`execute-http.ts`), and
+ * everything else to graphql-yoga (GET, GraphiQL, other content types, preflights, and what the
+ * fast path hands back), after enforcing the request size limit.
+ *
+ * Every request gets a request id: the client's `x-request-id` when it is a plausible one, else a
+ * new UUID. It is echoed back in `x-request-id` and carried by the request's log lines as `reqId`.
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
+import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { serveConsole } from '../console/serve.js';
 import { AuthenticationError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
 
@@ -18,12 +23,16 @@ import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js'
 export interface RequestListenerOptions {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yoga's context generics do not matter here
   yoga: YogaServerInstance<any, any>;
-  /** Answers a stream request of `principal` (see `graphql-sse.ts`). */
+  /**
+   * Answers a stream request of `principal` (see `graphql-sse.ts`); `log` is the request's
+   * logger.
+   */
   streams: (
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
     principal: Principal,
+    log: Logger,
   ) => Promise<void>;
   /**
    * The fast path for JSON `POST /graphql` requests (see `execute-http.ts`); without it, yoga
@@ -48,6 +57,29 @@ export interface RequestListenerOptions {
    * @default '*'
    */
   corsOrigins?: '*' | readonly string[];
+  /** Served at `/metrics`; without it, `/metrics` is not found. */
+  metrics?: Metrics;
+}
+
+/** Request ids taken from clients: printable, no spaces, at most 128 characters. */
+const REQUEST_ID = /^[A-Za-z0-9._:/+=@-]{1,128}$/;
+
+/** The request id of `req`: the client's `x-request-id` if it looks like one, else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const sent = req.headers['x-request-id'];
+  return typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+}
+
+/**
+ * Whether `req` comes straight from this machine: a loopback peer address and no proxy header
+ * (a reverse proxy on the same machine forwards other machines' requests from loopback).
+ */
+export function isLoopback(req: IncomingMessage): boolean {
+  const address = req.socket.remoteAddress ?? '';
+  const local =
+    address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  const { headers } = req;
+  return local && !headers['x-forwarded-for'] && !headers.forwarded && !headers['x-real-ip'];
 }
 
 /** Reads a request body, refusing one larger than `limit` bytes with a 413 {@link HttpError}. */
@@ -87,7 +119,7 @@ const STREAM_CORS_HEADERS =
 
 /** Creates the Node request listener of one instance. */
 export function createRequestListener(options: RequestListenerOptions) {
-  const { yoga, streams, logger, maxRequestBytes } = options;
+  const { yoga, streams, logger, maxRequestBytes, metrics } = options;
   const authenticate = options.authenticate ?? (async () => UNAUTHENTICATED_ADMIN);
   const corsOrigins = options.corsOrigins ?? '*';
 
@@ -153,8 +185,43 @@ export function createRequestListener(options: RequestListenerOptions) {
     res.end(JSON.stringify(body));
   }
 
+  /** Throws a 403 {@link HttpError} unless `principal` is an admin. */
+  function requireAdmin(principal: Principal, what: string): void {
+    if (isAdmin(principal)) return;
+    throw new HttpError(403, 'FORBIDDEN', `${what} needs a token with the scope "events:admin"`);
+  }
+
+  /** `/metrics`: open to loopback callers, to admins otherwise (to anyone without auth). */
+  async function serveMetrics(req: IncomingMessage, res: ServerResponse, m: Metrics) {
+    if (!isLoopback(req)) requireAdmin(await authenticate(req), '/metrics from another machine');
+    const text = await m.render();
+    res.writeHead(200, { 'content-type': m.contentType, 'cache-control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
   return async function listener(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    const reqId = requestIdOf(req);
+    res.setHeader('x-request-id', reqId);
+    /** What the request's log lines say about the caller, once authenticated. */
+    const caller: { subject?: string; clientId?: string } = {};
+    let requestLog: Logger | undefined;
+    const log = () => (requestLog ??= logger.child({ reqId }));
+    if (logger.isLevelEnabled('debug')) {
+      const started = Date.now();
+      res.once('finish', () =>
+        log().debug(
+          {
+            method: req.method,
+            path: url.pathname,
+            status: res.statusCode,
+            durationMs: Date.now() - started,
+            ...caller,
+          },
+          'request completed',
+        ),
+      );
+    }
     try {
       if (url.pathname === '/healthz') {
         json(res, 200, { status: 'ok' });
@@ -170,6 +237,10 @@ export function createRequestListener(options: RequestListenerOptions) {
             reason: err instanceof Error ? err.message : String(err),
           });
         }
+        return;
+      }
+      if (url.pathname === '/metrics' && metrics) {
+        await serveMetrics(req, res, metrics);
         return;
       }
       if (options.isClosing()) {
@@ -194,6 +265,8 @@ export function createRequestListener(options: RequestListenerOptions) {
         (url.pathname === '/graphql' && (req.headers.accept ?? '').includes('text/event-stream'));
       if (isStream) cors(req, res);
       const principal = isPublic(req, url) ? UNAUTHENTICATED_ADMIN : await authenticate(req);
+      if (principal.subject !== null) caller.subject = principal.subject;
+      if (principal.clientId !== null) caller.clientId = principal.clientId;
       if (isStream) {
         if (req.method === 'OPTIONS') {
           res.writeHead(204, {
@@ -204,7 +277,7 @@ export function createRequestListener(options: RequestListenerOptions) {
           res.end();
           return;
         }
-        await streams(req, res, url, principal);
+        await streams(req, res, url, principal, log());
         return;
       }
       if (options.execute && url.pathname === '/graphql' && isJsonPost(req)) {
@@ -220,7 +293,7 @@ export function createRequestListener(options: RequestListenerOptions) {
       await toYoga(req, res, url);
     } catch (err) {
       if (res.headersSent) {
-        logger.error({ err }, 'request failed after the response started');
+        log().error({ err, ...caller }, 'request failed after the response started');
         res.end();
       } else if (err instanceof AuthenticationError) {
         res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
@@ -230,7 +303,7 @@ export function createRequestListener(options: RequestListenerOptions) {
           errors: [{ message: err.message, extensions: { code: err.code } }],
         });
       } else {
-        logger.error({ err }, 'request failed');
+        log().error({ err, ...caller }, 'request failed');
         json(res, 500, {
           errors: [{ message: 'Unexpected error: the server logged the details.' }],
         });
