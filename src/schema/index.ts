@@ -9,6 +9,7 @@ import './inputs.js';
 import './query.js';
 import './mutation.js';
 import './subscription.js';
+import './presence.js';
 
 export { authorizeStream, toStreamSpec, type EventStreamArgs } from './subscription.js';
 

@@ -79,6 +79,27 @@ export interface StreamControl {
   end(match: (owner: StreamOwner) => boolean, error: TidingsError): number;
   /** Open streams, with their owners. */
   owners(): StreamOwner[];
+  /** Open streams, described. */
+  list(): OpenStreamInfo[];
+}
+
+/** An open stream, as {@link StreamControl.list} describes it. */
+export interface OpenStreamInfo {
+  /** Made up when it opened; its log lines carry it as `streamId`. */
+  id: string;
+  mode: StreamMode;
+  /** The caller's subject; null without auth. */
+  subject: string | null;
+  /** The client id the stream asked for, else the caller's; null when neither is set. */
+  clientId: string | null;
+  /** The inboxes it named (names and `prefix*` patterns); null: every inbox the caller may read. */
+  inboxes: readonly string[] | null;
+  /** When it opened, epoch ms. */
+  since: number;
+  /** Frames of events written to it (replayed and live). */
+  eventsDelivered: number;
+  /** Bytes waiting to be sent on its connection (one connection carries every operation in single mode). */
+  queueBytes: number;
 }
 
 /** A stream in the registry of open streams. */
@@ -611,6 +632,17 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       return ended;
     },
     owners: () => [...openStreams].map((s) => s.owner),
+    list: () =>
+      [...openStreams].map((s) => ({
+        id: s.id,
+        mode: s.mode,
+        subject: s.owner.principal.subject,
+        clientId: s.owner.clientId ?? s.owner.principal.clientId,
+        inboxes: s.inboxes,
+        since: s.since,
+        eventsDelivered: s.delivered,
+        queueBytes: s.queueBytes(),
+      })),
   };
 
   async function handle(
