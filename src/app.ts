@@ -360,6 +360,7 @@ export async function buildApp(
     },
     corsOrigins: config.corsOrigins,
     metrics,
+    authRequired: authenticator.required,
   });
   const listener = (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const done = handle(req, res);

@@ -1,15 +1,19 @@
 /**
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
  * graphql-sse handler, health checks to themselves, `/metrics` to Prometheus, `/console` to the
- * console page, JSON `POST`s of queries and mutations to the fast path (`execute-http.ts`), and
- * everything else to graphql-yoga (GET, GraphiQL, other content types, preflights, and what the
- * fast path hands back), after enforcing the request size limit.
+ * console page, `POST /debug/heap-snapshot` to V8, JSON `POST`s of queries and mutations to the
+ * fast path (`execute-http.ts`), and everything else to graphql-yoga (GET, GraphiQL, other content
+ * types, preflights, and what the fast path hands back), after enforcing the request size limit.
  *
  * Every request gets a request id: the client's `x-request-id` when it is a plausible one, else a
  * new UUID. It is echoed back in `x-request-id` and carried by the request's log lines as `reqId`.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
@@ -59,6 +63,17 @@ export interface RequestListenerOptions {
   corsOrigins?: '*' | readonly string[];
   /** Served at `/metrics`; without it, `/metrics` is not found. */
   metrics?: Metrics;
+  /**
+   * Whether callers must authenticate (`TIDINGS_AUTH=jwt`). Decides who may take a heap snapshot:
+   * admins when true, loopback callers when false.
+   * @default false
+   */
+  authRequired?: boolean;
+  /**
+   * Where `POST /debug/heap-snapshot` writes, read at each snapshot.
+   * @default `TIDINGS_HEAP_DIR`, else the system's temporary directory
+   */
+  heapSnapshotDir?: () => string;
 }
 
 /** Request ids taken from clients: printable, no spaces, at most 128 characters. */
@@ -81,6 +96,11 @@ export function isLoopback(req: IncomingMessage): boolean {
   const { headers } = req;
   return local && !headers['x-forwarded-for'] && !headers.forwarded && !headers['x-real-ip'];
 }
+
+const defaultHeapSnapshotDir = () => process.env.TIDINGS_HEAP_DIR || tmpdir();
+
+/** Heap snapshots written by this process, to keep their file names apart. */
+let heapSnapshots = 0;
 
 /** Reads a request body, refusing one larger than `limit` bytes with a 413 {@link HttpError}. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -122,6 +142,7 @@ export function createRequestListener(options: RequestListenerOptions) {
   const { yoga, streams, logger, maxRequestBytes, metrics } = options;
   const authenticate = options.authenticate ?? (async () => UNAUTHENTICATED_ADMIN);
   const corsOrigins = options.corsOrigins ?? '*';
+  const heapSnapshotDir = options.heapSnapshotDir ?? defaultHeapSnapshotDir;
 
   /** Sets the CORS headers of a stream response for the request's origin, if it is allowed. */
   function cors(req: IncomingMessage, res: ServerResponse): void {
@@ -199,6 +220,34 @@ export function createRequestListener(options: RequestListenerOptions) {
     res.end(req.method === 'HEAD' ? undefined : text);
   }
 
+  /**
+   * `POST /debug/heap-snapshot`: writes a V8 heap snapshot (the process pauses while it does) and
+   * answers its path. Admins only with auth; loopback callers only without.
+   */
+  async function heapSnapshot(req: IncomingMessage, res: ServerResponse, log: Logger) {
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      throw new HttpError(405, 'BAD_USER_INPUT', 'Take a heap snapshot with POST');
+    }
+    if (options.authRequired) requireAdmin(await authenticate(req), 'A heap snapshot');
+    else if (!isLoopback(req)) {
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        'A heap snapshot may be taken only from this machine when auth is off (TIDINGS_AUTH=none)',
+      );
+    }
+    const dir = heapSnapshotDir();
+    mkdirSync(dir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    const started = Date.now();
+    const path = writeHeapSnapshot(
+      join(dir, `tidings-${stamp}-${process.pid}-${++heapSnapshots}.heapsnapshot`),
+    );
+    log.info({ path, durationMs: Date.now() - started }, 'heap snapshot written');
+    json(res, 200, { path });
+  }
+
   return async function listener(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
     const reqId = requestIdOf(req);
@@ -258,6 +307,10 @@ export function createRequestListener(options: RequestListenerOptions) {
       if (url.pathname === '/console') {
         // A static page: no caller needed. Its EventSource sends the tidings_token cookie.
         serveConsole(req, res);
+        return;
+      }
+      if (url.pathname === '/debug/heap-snapshot') {
+        await heapSnapshot(req, res, log());
         return;
       }
       const isStream =
