@@ -274,7 +274,21 @@ export async function buildApp(
     logger,
     readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
-    metrics,
+    // Counted as metrics; a slow consumer is also reported as a system event.
+    metrics: {
+      ...metrics,
+      streamEnded(reason) {
+        metrics.streamEnded(reason);
+        if (reason === 'slow_consumer') {
+          system.report(
+            'tidings.stream.slow_consumer',
+            'WARNING',
+            '[transport] a stream was ended as a slow consumer (TIDINGS_MAX_QUEUE, TIDINGS_MAX_QUEUE_BYTES)',
+            { limitEvents: config.maxQueueEvents, limitBytes: config.maxQueueBytes },
+          );
+        }
+      },
+    },
   });
   services.streams = streams.control;
   services.setLogLevel = (level) => {

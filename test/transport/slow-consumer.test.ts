@@ -217,6 +217,15 @@ describe('slow consumers', () => {
     ).errors[0];
     expect(error?.extensions.limitBytes).toBe(MAX_QUEUE_BYTES);
     expect(error?.message).toMatch(/resume from the last cursor/);
+    // Operators hear of it in the system inbox.
+    const reports = await s.app.store.page({
+      clauses: [{ kind: 'match', field: 'inbox', values: ['system'], prefixes: [] }],
+      first: 10,
+    });
+    expect(reports.events.map((e) => [e.type, e.severity])).toContainEqual([
+      'tidings.stream.slow_consumer',
+      'WARNING',
+    ]);
 
     // Resuming from the last cursor received gives the rest, without a gap.
     const resumed = await rawPost(`${s.url}/graphql/stream`, QUERY, {
