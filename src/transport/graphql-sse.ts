@@ -12,7 +12,7 @@
  * `Last-Event-ID` honoured like `after`, a `retry:` hint and keepalive comments (see PROTOCOL.md
  * at the top of this repository).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import type { Logger } from 'pino';
@@ -85,7 +85,10 @@ export interface StreamControl {
 
 /** An open stream, as {@link StreamControl.list} describes it. */
 export interface OpenStreamInfo {
-  /** Made up when it opened; its log lines carry it as `streamId`. */
+  /**
+   * Made up when it opened (a random prefix per instance, a dash, a counter in base 36); its log
+   * lines carry it as `streamId`.
+   */
   id: string;
   mode: StreamMode;
   /** The caller's subject; null without auth. */
@@ -105,14 +108,18 @@ export interface OpenStreamInfo {
 /** A stream in the registry of open streams. */
 interface OpenStream {
   id: string;
+  /** The request that opened it. */
+  reqId: string | null;
   owner: StreamOwner;
   mode: StreamMode;
   inboxes: readonly string[] | null;
   since: number;
   /** Counted here, on the delivery path, and summed only when metrics are read. */
   delivered: number;
-  queueBytes(): number;
-  fail(error: TidingsError): void;
+  /** Where its frames wait: its own response, or the reservation of its single connection. */
+  queue: ServerResponse | Reservation;
+  /** Set once the stream runs. */
+  running: Running | null;
 }
 
 /** Why a stream that ended with `error` ended. */
@@ -135,8 +142,8 @@ interface Outlet {
   drained(): Promise<void> | null;
   /** Called once the operation has sent its `complete`. */
   done(): void;
-  /** Bytes waiting to be sent on the connection. */
-  queueBytes(): number;
+  /** Where the frames wait: the operation's own response, or its reservation. */
+  queue: ServerResponse | Reservation;
 }
 
 /** A running operation that can be stopped. */
@@ -152,6 +159,8 @@ interface Reservation {
   /** The subject that made it; only it may use it. */
   owner: string | null;
   connection: SseConnection | null;
+  /** The response of {@link Reservation.connection}. */
+  response: ServerResponse | null;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
   /** Their size; past four times the queue limit the reservation is dropped. */
@@ -172,6 +181,22 @@ function sendJson(
     ...headers,
   });
   res.end(text);
+}
+
+/**
+ * The `x-request-id` header of a response, passed to `writeHead` rather than set beforehand: a
+ * header set with `setHeader` makes Node keep every header of the response for its lifetime.
+ */
+function idHeader(reqId: string | null): Record<string, string> {
+  return reqId === null ? {} : { 'x-request-id': reqId };
+}
+
+/** Bytes waiting to be sent on a stream's response (or kept for a connection yet to open). */
+function queueBytes(queue: ServerResponse | Reservation): number {
+  if ('pendingBytes' in queue) {
+    return queue.response ? queueBytes(queue.response) : queue.pendingBytes;
+  }
+  return queue.writableEnded || queue.destroyed ? 0 : queue.writableLength;
 }
 
 function errorsBody(message: string): { errors: { message: string }[] } {
@@ -239,6 +264,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const perClient = new Map<string, number>();
   /** Events delivered by the streams that ended. */
   let endedDelivered = 0;
+  const streamIdPrefix = randomBytes(4).toString('hex');
+  let streamCount = 0;
   metrics?.readStreamsFrom(() => {
     const open = { distinct: 0, single: 0 };
     let delivered = endedDelivered;
@@ -273,18 +300,18 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   }
 
   /**
-   * Runs a prepared operation, writing its frames to `outlet`; returns a handle to stop it. `log`
-   * is the logger of the request that started it.
+   * Runs a prepared operation of the request `reqId`, writing its frames to `outlet`; returns a
+   * handle to stop it.
    */
   function run(
     prepared: PreparedOperation,
     outlet: Outlet,
     principal: Principal,
-    log: Logger,
+    reqId: string | null,
   ): Running {
     let stopped = false;
     const resultFrame = (result: ExecutionResult, cursor: string | null) => {
-      const masked = maskResult(result, log);
+      const masked = result.errors?.length ? maskResult(result, requestLogger(reqId)) : result;
       const data = JSON.stringify(
         outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked },
       );
@@ -313,7 +340,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         },
         (err: unknown) => {
           if (stopped) return;
-          sendResult(errorResult(err, log), null);
+          sendResult(errorResult(err, requestLogger(reqId)), null);
           complete();
         },
       );
@@ -331,7 +358,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           '(TIDINGS_MAX_STREAMS_PER_CLIENT): close one, or use one stream for several inboxes',
         { details: { limit: maxStreamsPerClient } },
       );
-      sendResult(errorResult(error, log), null);
+      sendResult(errorResult(error, requestLogger(reqId)), null);
       complete();
       return once;
     }
@@ -349,25 +376,19 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     let left = false;
     let expiry: NodeJS.Timeout | null = null;
     const record: OpenStream = {
-      id: randomUUID(),
+      id: `${streamIdPrefix}-${(++streamCount).toString(36)}`,
+      reqId,
       owner,
       mode: outlet.operationId === null ? 'distinct' : 'single',
       inboxes: streamOp.spec.requestedInboxes ?? null,
       since: Date.now(),
       delivered: 0,
-      queueBytes: outlet.queueBytes,
-      fail: (error) => handle.fail(error),
+      queue: outlet.queue,
+      running: null,
     };
     openStreams.add(record);
     if (clientKey !== null) perClient.set(clientKey, (perClient.get(clientKey) ?? 0) + 1);
-    const shownClientId = owner.clientId ?? principal.clientId;
-    const about = {
-      streamId: record.id,
-      mode: record.mode,
-      ...(principal.subject === null ? {} : { subject: principal.subject }),
-      ...(shownClientId === null ? {} : { clientId: shownClientId }),
-    };
-    log.info({ ...about, inboxes: record.inboxes }, 'stream opened');
+    logger.info({ ...describe(record), inboxes: record.inboxes }, 'stream opened');
     const leave = (reason: StreamEndReason) => {
       if (left) return;
       left = true;
@@ -381,9 +402,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       if (expiry) clearTimeout(expiry);
       endedDelivered += record.delivered;
       metrics?.streamEnded(reason);
-      log.info(
+      logger.info(
         {
-          ...about,
+          ...describe(record),
           durationMs: Date.now() - record.since,
           eventsDelivered: record.delivered,
           reason,
@@ -428,7 +449,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         // gap instead of being told about it again.
         const horizon = encodeCursor(purgedThrough);
         const error = new HistoryGapError(encodeCursor(afterSeq), horizon);
-        emit(resultFrame(errorResult(error, log), horizon));
+        emit(resultFrame(errorResult(error, requestLogger(reqId)), horizon));
       },
       // A replay waits for frames still being rendered and for the client to read.
       backlog: () => pending ?? outlet.drained(),
@@ -439,7 +460,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           // are dropped and the error (the resume hint at shutdown) goes out now: after them, it
           // could come too late for a connection that is about to close.
           if (stopped) return;
-          sendResult(errorResult(error, log), null);
+          sendResult(errorResult(error, requestLogger(reqId)), null);
           complete();
           return;
         }
@@ -457,12 +478,31 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         if (stopped) return;
         leave(endReason(error));
         stream.close();
-        sendResult(errorResult(error, log), null);
+        sendResult(errorResult(error, requestLogger(reqId)), null);
         complete();
       },
     };
+    record.running = handle;
     if (!left) arm();
     return handle;
+  }
+
+  /** The logger of the request `reqId`, made only to log an error. */
+  function requestLogger(reqId: string | null): Logger {
+    return reqId === null ? logger : logger.child({ reqId });
+  }
+
+  /** What the log lines of a stream say about it. */
+  function describe(stream: OpenStream) {
+    const { subject } = stream.owner.principal;
+    const clientId = stream.owner.clientId ?? stream.owner.principal.clientId;
+    return {
+      ...(stream.reqId === null ? {} : { reqId: stream.reqId }),
+      streamId: stream.id,
+      mode: stream.mode,
+      ...(subject === null ? {} : { subject }),
+      ...(clientId === null ? {} : { clientId }),
+    };
   }
 
   /** Executes, masks and serialises one result; never rejects. */
@@ -485,7 +525,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res: ServerResponse,
     url: URL,
     principal: Principal,
-    log: Logger,
+    reqId: string | null,
   ): Promise<void> {
     const params = await readParams(req, url);
     const lastEventId = req.headers['last-event-id'];
@@ -495,7 +535,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
       principal,
     );
-    const conn = sse.open(req, res);
+    const conn = sse.open(req, res, idHeader(reqId));
     const running = run(
       prepared,
       {
@@ -503,10 +543,10 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         write: (f) => conn.write(f),
         drained: () => conn.drained(),
         done: () => conn.end(),
-        queueBytes: () => conn.queueBytes,
+        queue: res,
       },
       principal,
-      log,
+      reqId,
     );
     conn.onClose(() => running.stop());
     conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
@@ -517,6 +557,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const reservation: Reservation = {
       owner: principal.subject,
       connection: null,
+      response: null,
       pending: [],
       pendingBytes: 0,
       operations: new Map(),
@@ -544,15 +585,17 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res: ServerResponse,
     token: string,
     reservation: Reservation,
+    reqId: string | null,
   ): void {
     if (reservation.connection) {
-      sendJson(res, 409, errorsBody('Stream already open'));
+      sendJson(res, 409, errorsBody('Stream already open'), idHeader(reqId));
       return;
     }
     if (reservation.expiry) clearTimeout(reservation.expiry);
     reservation.expiry = null;
-    const conn = sse.open(req, res);
+    const conn = sse.open(req, res, idHeader(reqId));
     reservation.connection = conn;
+    reservation.response = res;
     for (const frame of reservation.pending.splice(0)) conn.write(frame);
     reservation.pendingBytes = 0;
     conn.onClose(() => dropReservation(token));
@@ -572,7 +615,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     token: string,
     reservation: Reservation,
     principal: Principal,
-    log: Logger,
+    reqId: string | null,
   ) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
@@ -586,7 +629,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
     const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
     if (prepared.kind === 'invalid') {
-      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, log).errors });
+      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
       return;
     }
     reservation.operations.set(operationId, null);
@@ -603,8 +646,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           reservation.pending.push(frame);
           reservation.pendingBytes += frame.length;
           if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
-            log.warn(
-              { pendingBytes: reservation.pendingBytes },
+            logger.warn(
+              { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
               'reservation dropped: its stream never connected',
             );
             dropReservation(token, 'slow_consumer');
@@ -612,10 +655,10 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         },
         drained: () => reservation.connection?.drained() ?? null,
         done: () => reservation.operations.delete(operationId),
-        queueBytes: () => reservation.connection?.queueBytes ?? reservation.pendingBytes,
+        queue: reservation,
       },
       principal,
-      log,
+      reqId,
     );
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
     sendJson(res, 202, null);
@@ -626,7 +669,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       let ended = 0;
       for (const stream of [...openStreams]) {
         if (!match(stream.owner)) continue;
-        stream.fail(error);
+        stream.running?.fail(error);
         ended++;
       }
       return ended;
@@ -641,7 +684,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         inboxes: s.inboxes,
         since: s.since,
         eventsDelivered: s.delivered,
-        queueBytes: s.queueBytes(),
+        queueBytes: queueBytes(s.queue),
       })),
   };
 
@@ -650,7 +693,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res: ServerResponse,
     url: URL,
     principal: Principal = UNAUTHENTICATED_ADMIN,
-    log: Logger = logger,
+    reqId: string | null = null,
   ): Promise<void> {
     try {
       const method = req.method ?? 'GET';
@@ -662,10 +705,12 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       const reservation = found && found.owner === principal.subject ? found : undefined;
       const accept = req.headers.accept ?? '*/*';
       if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
-        if (token && reservation) openReserved(req, res, token, reservation);
-        else await distinct(req, res, url, principal, log);
+        // The request id goes out with the stream's headers (see `idHeader`).
+        if (token && reservation) openReserved(req, res, token, reservation, reqId);
+        else await distinct(req, res, url, principal, reqId);
         return;
       }
+      if (reqId !== null) res.setHeader('x-request-id', reqId);
       if (method === 'PUT') {
         reserve(res, principal);
         return;
@@ -699,16 +744,18 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         });
         return;
       }
-      await operate(req, res, url, token, reservation, principal, log);
+      await operate(req, res, url, token, reservation, principal, reqId);
     } catch (err) {
+      const withId = reqId === null ? {} : { reqId };
       if (res.headersSent) {
-        log.error({ err }, 'stream request failed after the response started');
+        logger.error({ err, ...withId }, 'stream request failed after the response started');
         res.end();
         return;
       }
+      if (reqId !== null) res.setHeader('x-request-id', reqId);
       if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message));
       else {
-        log.error({ err }, 'stream request failed');
+        logger.error({ err, ...withId }, 'stream request failed');
         sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
       }
     }

@@ -70,8 +70,6 @@ export interface SseConnection {
   end(): void;
   /** Whether the connection has ended, by either side. */
   readonly closed: boolean;
-  /** Bytes written and not yet handed to the socket (0 once closed). */
-  readonly queueBytes: number;
   /** Registers a callback for when the connection ends, by either side. */
   onClose(callback: () => void): void;
   /** A promise resolved once the send buffer drained (or the connection ended); null if not full. */
@@ -160,9 +158,6 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
         },
         get closed() {
           return closed;
-        },
-        get queueBytes() {
-          return closed ? 0 : res.writableLength;
         },
         onClose(callback) {
           if (closed) callback();

@@ -63,11 +63,36 @@ describe('request ids', () => {
     const sends: Record<string, string>[] = [{}, { 'x-request-id': 'has spaces and\ttabs' }];
     for (const sent of sends) {
       const res = await fetch(`${s.url}/healthz`, { headers: sent });
-      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
     }
     const unauthorised = await post('{ events { nodes { id } } }', {}, {});
     expect(unauthorised.status).toBe(401);
-    expect(unauthorised.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(unauthorised.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
+  });
+
+  it('should echo the request id on the answers of the stream endpoint, errors and preflights included', async () => {
+    const stream = `${s.url}/graphql/stream`;
+    const answers = [
+      await fetch(stream, { method: 'PUT', headers: { ...host, 'x-request-id': 'put-1' } }),
+      await fetch(stream, {
+        method: 'POST',
+        headers: {
+          ...host,
+          accept: 'text/event-stream',
+          'content-type': 'text/plain',
+          'x-request-id': 'bad-1',
+        },
+        body: 'x',
+      }),
+      await fetch(stream, { method: 'OPTIONS', headers: { 'x-request-id': 'pre-1' } }),
+      await fetch(stream, { headers: { accept: 'text/event-stream', 'x-request-id': 'anon-1' } }),
+    ];
+    expect(answers.map((r) => [r.status, r.headers.get('x-request-id')])).toEqual([
+      [201, 'put-1'],
+      [415, 'bad-1'],
+      [204, 'pre-1'],
+      [401, 'anon-1'],
+    ]);
   });
 
   it('should log each request at debug with its id, status, duration and caller', async () => {

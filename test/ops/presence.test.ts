@@ -86,7 +86,7 @@ describe('streams (presence)', () => {
     ]);
     for (const stream of streams) {
       expect(Date.parse(stream.since)).toBeGreaterThanOrEqual(startedAt - 1000);
-      expect(stream.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(stream.id).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
     }
     expect(new Set(streams.map((x) => x.id)).size).toBe(2);
 
