@@ -21,6 +21,23 @@ export type FilterField =
   | 'clientId'
   | 'timestamp';
 
+/** The column of each filter field in the stores' `events` tables (SQLite and PostgreSQL alike). */
+export const EVENT_COLUMNS: Readonly<Record<FilterField, string>> = {
+  inbox: 'inbox',
+  type: 'type',
+  severity: 'severity',
+  category: 'category',
+  action: 'action',
+  resourceType: 'resource_type',
+  resourceId: 'resource_id',
+  actor: 'actor',
+  source: 'source',
+  correlationId: 'correlation_id',
+  parentId: 'parent_id',
+  clientId: 'client_id',
+  timestamp: 'ts',
+};
+
 /** A single condition; a filter is the AND of its clauses. */
 export type Clause =
   /** The field equals one of `values`, or starts with one of `prefixes`. */

@@ -45,7 +45,7 @@ import {
   TidingsError,
   ValidationError,
 } from '../errors.js';
-import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
+import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
 import { toOutcomes, toStoredEvent, type AppendResult, type EventRow } from './sqlite-append.js';
@@ -65,30 +65,13 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
 }
 
-/** Column of each filter field in the `events` table. */
-const COLUMNS: Readonly<Record<FilterField, string>> = {
-  inbox: 'inbox',
-  type: 'type',
-  severity: 'severity',
-  category: 'category',
-  action: 'action',
-  resourceType: 'resource_type',
-  resourceId: 'resource_id',
-  actor: 'actor',
-  source: 'source',
-  correlationId: 'correlation_id',
-  parentId: 'parent_id',
-  clientId: 'client_id',
-  timestamp: 'ts',
-};
-
 /**
  * The PostgreSQL rendering of filter clauses. Prefixes use `LIKE`, which is case-sensitive; its
  * wildcards `%` and `_` and its escape character `\` (the default one) are escaped in the prefix.
  * The filtered columns are `COLLATE "C"`, so their B-tree indexes serve the prefix too.
  */
 export const postgresDialect: SqlDialect = {
-  column: (field) => COLUMNS[field],
+  column: (field) => EVENT_COLUMNS[field],
   placeholder: (n) => `$${n}`,
   startsWith: (column, prefix, bind) =>
     `${column} LIKE ${bind(`${prefix.replace(/[\\%_]/g, '\\$&')}%`)}`,

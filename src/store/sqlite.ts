@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError, TidingsError, ValidationError } from '../errors.js';
-import { clausesToSql, type FilterField, type SqlDialect } from '../events/filter.js';
+import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { StoredEvent } from '../events/types.js';
 import { createAppender, toOutcomes, toStoredEvent, type EventRow } from './sqlite-append.js';
 import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
@@ -98,30 +98,13 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-/** Column of each filter field in the `events` table. */
-const COLUMNS: Readonly<Record<FilterField, string>> = {
-  inbox: 'inbox',
-  type: 'type',
-  severity: 'severity',
-  category: 'category',
-  action: 'action',
-  resourceType: 'resource_type',
-  resourceId: 'resource_id',
-  actor: 'actor',
-  source: 'source',
-  correlationId: 'correlation_id',
-  parentId: 'parent_id',
-  clientId: 'client_id',
-  timestamp: 'ts',
-};
-
 /**
  * The SQLite rendering of filter clauses. Prefixes use `GLOB`, which is case-sensitive like the
  * in-memory matcher (SQLite's `LIKE` is not); the GLOB wildcards `*`, `?` and `[` in a prefix are
  * escaped by wrapping each in brackets.
  */
 export const sqliteDialect: SqlDialect = {
-  column: (field) => COLUMNS[field],
+  column: (field) => EVENT_COLUMNS[field],
   placeholder: () => '?',
   startsWith: (column, prefix, bind) =>
     `${column} GLOB ${bind(`${prefix.replace(/[*?[]/g, '[$&]')}*`)}`,
