@@ -3,6 +3,7 @@
  * flags. {@link loadConfig} is the only place that reads them; `buildApp` takes the result.
  */
 import { ConfigError } from './errors.js';
+import { checkPostgresUrl } from './store/postgres.js';
 
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -132,7 +133,11 @@ export function parseDuration(what: string, raw: string): number {
 }
 
 function storeUrl(raw: string): string {
-  if (/^sqlite:.+/.test(raw) || /^postgres(ql)?:\/\//.test(raw)) return raw;
+  if (/^sqlite:.+/.test(raw)) return raw;
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    checkPostgresUrl(raw);
+    return raw;
+  }
   return fail('TIDINGS_STORE', raw, 'sqlite:<path>, sqlite::memory: or postgres://…');
 }
 

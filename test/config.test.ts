@@ -97,6 +97,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/],
     [{ TIDINGS_RETENTION: '0d' }, /TIDINGS_RETENTION/],
     [{ TIDINGS_MAX_QUEUE: '0' }, /TIDINGS_MAX_QUEUE="0" is invalid/],
+    [{ TIDINGS_STORE: 'postgres://db/events?pool=0' }, /\?pool=0 is invalid/],
+    [{ TIDINGS_STORE: 'postgres://db/events?schema=9x' }, /\?schema=9x is invalid/],
     [{ TIDINGS_BUS: 'nats://localhost:4222' }, /the NATS bus is not available in this version/],
     [{ TIDINGS_AUTH: 'jwt' }, /TIDINGS_AUTH=jwt needs exactly one key source, got 0/],
     [

@@ -185,6 +185,15 @@ function parseUrl(url: string): Settings {
   };
 }
 
+/**
+ * Checks a PostgreSQL store URL without connecting (its form, `?schema=`, `?pool=`), so a bad one
+ * stops start-up as a configuration error.
+ * @throws ConfigError naming what is wrong.
+ */
+export function checkPostgresUrl(url: string): void {
+  parseUrl(url);
+}
+
 function checkSchema(schema: string): void {
   if (!SCHEMA_NAME.test(schema)) {
     throw new ConfigError(
