@@ -173,8 +173,12 @@ export async function buildApp(
   const hub = createHub({
     store,
     onError: (err) => logger.error({ err }, '[hub] a stream sink failed'),
-    onDispatch: metrics.dispatched,
   });
+  // Dispatch lag is observed here, once per batch, outside the hub's fan-out loop.
+  const dispatch = (events: readonly StoredEvent[]) => {
+    metrics.dispatched(events);
+    hub.dispatch(events);
+  };
   // A shared bus interleaves the events of several instances and can lose messages while it is
   // disconnected: the sequencer restores cursor order and fills gaps from the store.
   const sequencer =
@@ -184,10 +188,10 @@ export async function buildApp(
           store,
           logger,
           startAfter: await store.lastSeq(),
-          dispatch: (events) => hub.dispatch(events),
+          dispatch,
         });
   const unsubscribe = bus.subscribe((events) => {
-    if (!sequencer) return hub.dispatch(events);
+    if (!sequencer) return dispatch(events);
     metrics.arrivedFromBus(events);
     sequencer.receive(events);
   });
@@ -205,7 +209,7 @@ export async function buildApp(
     store,
     bus,
     logger,
-    onBusFailure: (events) => (sequencer ? sequencer.receive(events) : hub.dispatch(events)),
+    onBusFailure: (events) => (sequencer ? sequencer.receive(events) : dispatch(events)),
     limits: { maxBodyBytes: config.maxEventBodyBytes },
     maxBatch: config.maxBatch,
   });

@@ -62,6 +62,8 @@ export interface StreamSink {
 export interface HubStream {
   /** Sequence of the last event delivered (or the replay start). */
   readonly lastSeq: number;
+  /** Events handed to the sink so far, replayed and live (counted on, after the stream closed). */
+  readonly delivered: number;
   /** Removes the stream; no further calls reach its sink. */
   close(): void;
 }
@@ -77,8 +79,6 @@ export interface HubOptions {
   replayBatch?: number;
   /** Called with errors the hub cannot hand to a sink (a sink that threw). */
   onError?: (err: unknown) => void;
-  /** Called with every batch of live events, before they are delivered (metrics). */
-  onDispatch?: (events: readonly StoredEvent[]) => void;
 }
 
 /** The hub of one instance. */
@@ -97,6 +97,7 @@ interface Entry extends HubStream {
   spec: StreamSpec;
   sink: StreamSink;
   lastSeq: number;
+  delivered: number;
   /** Live events that arrived while the replay was running; null once live. */
   held: StoredEvent[] | null;
   closed: boolean;
@@ -119,7 +120,6 @@ export function createHub(options: HubOptions): Hub {
   const { store } = options;
   const replayBatch = options.replayBatch ?? 500;
   const onError = options.onError ?? (() => {});
-  const onDispatch = options.onDispatch;
   /** Streams reading broadcast events of one exact inbox. */
   const broadcastByInbox = new Map<string, Set<Entry>>();
   /** Streams reading broadcast events of every inbox (or of inbox patterns). */
@@ -168,6 +168,7 @@ export function createHub(options: HubOptions): Hub {
   function offer(entry: Entry, event: StoredEvent): void {
     if (event.seq <= entry.lastSeq || !matchesClauses(event, entry.spec.clauses)) return;
     entry.lastSeq = event.seq;
+    entry.delivered++;
     try {
       entry.sink.deliver(event);
     } catch (err) {
@@ -239,6 +240,7 @@ export function createHub(options: HubOptions): Hub {
         spec,
         sink,
         lastSeq: spec.afterSeq ?? 0,
+        delivered: 0,
         held: spec.afterSeq === null ? null : [],
         closed: false,
         close: () => unregister(entry),
@@ -260,7 +262,6 @@ export function createHub(options: HubOptions): Hub {
       return entry;
     },
     dispatch(events) {
-      onDispatch?.(events);
       for (const event of events) {
         const candidates =
           event.clientId === null

@@ -114,8 +114,8 @@ interface OpenStream {
   mode: StreamMode;
   inboxes: readonly string[] | null;
   since: number;
-  /** Counted here, on the delivery path, and summed only when metrics are read. */
-  delivered: number;
+  /** Its stream in the hub, which counts its deliveries (read only when listed or scraped). */
+  hub: HubStream | null;
   /** Where its frames wait: its own response, or the reservation of its single connection. */
   queue: ServerResponse | Reservation;
   /** Set once the stream runs. */
@@ -271,7 +271,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     let delivered = endedDelivered;
     for (const stream of openStreams) {
       open[stream.mode]++;
-      delivered += stream.delivered;
+      delivered += stream.hub?.delivered ?? 0;
     }
     return { open, delivered };
   });
@@ -382,7 +382,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       mode: outlet.operationId === null ? 'distinct' : 'single',
       inboxes: streamOp.spec.requestedInboxes ?? null,
       since: Date.now(),
-      delivered: 0,
+      hub: null,
       queue: outlet.queue,
       running: null,
     };
@@ -400,13 +400,14 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         else perClient.set(clientKey, n);
       }
       if (expiry) clearTimeout(expiry);
-      endedDelivered += record.delivered;
+      const delivered = record.hub?.delivered ?? 0;
+      endedDelivered += delivered;
       metrics?.streamEnded(reason);
       logger.info(
         {
           ...describe(record),
           durationMs: Date.now() - record.since,
-          eventsDelivered: record.delivered,
+          eventsDelivered: delivered,
           reason,
         },
         'stream ended',
@@ -439,9 +440,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     };
     const stream: HubStream = hub.open(streamOp.spec, {
       deliver(event) {
-        if (stopped) return;
-        record.delivered++;
-        emit(group.frameFor(event, outlet.operationId));
+        if (!stopped) emit(group.frameFor(event, outlet.operationId));
       },
       gap({ afterSeq, purgedThrough }) {
         if (stopped) return;
@@ -482,6 +481,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         complete();
       },
     };
+    record.hub = stream;
     record.running = handle;
     if (!left) arm();
     return handle;
@@ -683,7 +683,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         clientId: s.owner.clientId ?? s.owner.principal.clientId,
         inboxes: s.inboxes,
         since: s.since,
-        eventsDelivered: s.delivered,
+        eventsDelivered: s.hub?.delivered ?? 0,
         queueBytes: queueBytes(s.queue),
       })),
   };
