@@ -48,7 +48,14 @@ import {
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
-import { toOutcomes, toStoredEvent, type AppendResult, type EventRow } from './sqlite-append.js';
+import {
+  fillRepeats,
+  planAppend,
+  toOutcomes,
+  toStoredEvent,
+  type AppendResult,
+  type EventRow,
+} from './sqlite-append.js';
 import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
 
 export { SCHEMA_VERSION } from './postgres-schema.js';
@@ -455,26 +462,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     const given = new Set<string>();
     for (const e of events) if (lookUpAll || !e.generatedId) given.add(e.id);
     const found = given.size === 0 ? [] : await rows<EventRow>(BY_IDS, [[...given]]);
-    /** Stored rows by id, then the index in `events` of each id new in this batch. */
-    const known = new Map<string, EventRow | number>();
-    for (const row of found) known.set(row.id, row);
-    const inserts: number[] = [];
-    /** Indexes of the repeats of an id new in this batch, and of its first occurrence. */
-    const repeats: number[] = [];
-    const seqs: number[] = new Array<number>(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as NewEvent;
-      const seen = known.get(e.id);
-      if (seen === undefined) {
-        known.set(e.id, i);
-        inserts.push(i);
-        continue;
-      }
-      const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
-      if (first.fingerprint !== e.fingerprint) throw conflictError(e.id);
-      if (typeof seen === 'number') repeats.push(i, seen);
-      else seqs[i] = -seen.seq;
-    }
+    const { inserts, seqs, repeats } = planAppend(events, found, conflictError);
     const receivedAt = Date.now();
     const n = inserts.length;
     if (n > 0) {
@@ -502,9 +490,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       for (const row of created) seqById.set(row.id, row.seq);
       for (const i of inserts) seqs[i] = seqById.get((events[i] as NewEvent).id) as number;
     }
-    for (let r = 0; r < repeats.length; r += 2) {
-      seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
-    }
+    fillRepeats(seqs, repeats);
     return { receivedAt, seqs, rows: found };
   }
 

@@ -117,6 +117,58 @@ function bindRow(params: unknown[], at: number, e: NewEvent, receivedAt: number)
   params[at + 17] = e.fingerprint;
 }
 
+/** How a batch splits against the rows already stored with its ids (see {@link planAppend}). */
+export interface AppendPlan {
+  /** Indexes of the events to insert, in order. */
+  inserts: number[];
+  /**
+   * One entry per event: filled in for the events already stored (minus their seq), left for
+   * the caller to fill with the sequences of the inserted ones.
+   */
+  seqs: number[];
+  /** Pairs: the index of a repeat of an id new in this batch, then of its first occurrence. */
+  repeats: number[];
+}
+
+/**
+ * Splits `events` into new ones, ones already stored (`found`, same fingerprint) and repeats of
+ * an id new in the batch. Shared by every store, so idempotency behaves the same everywhere.
+ * @throws the error of `conflict` for an id stored (or repeated) with other content.
+ */
+export function planAppend(
+  events: readonly NewEvent[],
+  found: readonly EventRow[],
+  conflict: (id: string) => Error,
+): AppendPlan {
+  /** Stored rows by id, then the index in `events` of each id new in this batch. */
+  const known = new Map<string, EventRow | number>();
+  for (const row of found) known.set(row.id, row);
+  const inserts: number[] = [];
+  const repeats: number[] = [];
+  const seqs: number[] = new Array<number>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as NewEvent;
+    const seen = known.get(e.id);
+    if (seen === undefined) {
+      known.set(e.id, i);
+      inserts.push(i);
+      continue;
+    }
+    const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
+    if (first.fingerprint !== e.fingerprint) throw conflict(e.id);
+    if (typeof seen === 'number') repeats.push(i, seen);
+    else seqs[i] = -seen.seq;
+  }
+  return { inserts, seqs, repeats };
+}
+
+/** Gives each repeat of an id new in the batch the (negated) sequence of its first occurrence. */
+export function fillRepeats(seqs: number[], repeats: readonly number[]): void {
+  for (let r = 0; r < repeats.length; r += 2) {
+    seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
+  }
+}
+
 /**
  * Prepares the append transaction on `db`: it looks the ids up, refuses a reused id with other
  * content (a {@link ConflictError}, and nothing of the batch is stored), and inserts the new
@@ -146,27 +198,7 @@ export function createAppender(
     const given: string[] = [];
     for (const e of events) if (!e.generatedId) given.push(e.id);
     const rows = given.length === 0 ? [] : byIds.all(JSON.stringify(given));
-    /** Stored rows by id, then the index in `events` of each id new in this batch. */
-    const known = new Map<string, EventRow | number>();
-    for (const row of rows) known.set(row.id, row);
-    /** Indexes of the events to insert, in order. */
-    const inserts: number[] = [];
-    /** Indexes of the repeats of an id new in this batch, and of its first occurrence. */
-    const repeats: number[] = [];
-    const seqs: number[] = new Array<number>(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as NewEvent;
-      const seen = known.get(e.id);
-      if (seen === undefined) {
-        known.set(e.id, i);
-        inserts.push(i);
-        continue;
-      }
-      const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
-      if (first.fingerprint !== e.fingerprint) throw conflictError(e.id);
-      if (typeof seen === 'number') repeats.push(i, seen);
-      else seqs[i] = -seen.seq;
-    }
+    const { inserts, seqs, repeats } = planAppend(events, rows, conflictError);
     for (let done = 0; done < inserts.length;) {
       const k = inserts.length - done >= ROWS ? ROWS : 1;
       const params = k === ROWS ? many : one;
@@ -177,9 +209,7 @@ export function createAppender(
       for (let j = 0; j < k; j++) seqs[inserts[done + j] as number] = last - k + 1 + j;
       done += k;
     }
-    for (let r = 0; r < repeats.length; r += 2) {
-      seqs[repeats[r] as number] = -(seqs[repeats[r + 1] as number] as number);
-    }
+    fillRepeats(seqs, repeats);
     return { receivedAt, seqs, rows };
   });
   return (events) => transaction.immediate(events);
