@@ -29,7 +29,7 @@ import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
-import { errorResult, HttpError, maskResult } from './errors.js';
+import { errorResult, HttpError, maskError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
 import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
 
@@ -251,6 +251,17 @@ function toParams(source: Record<string, unknown>): GraphQLParams {
   };
 }
 
+/** The operation of a `GET` (or `HEAD`) request, from its query string. */
+function paramsOfUrl(url: URL): GraphQLParams {
+  const p = url.searchParams;
+  return toParams({
+    query: p.get('query'),
+    variables: p.get('variables'),
+    operationName: p.get('operationName'),
+    extensions: p.get('extensions'),
+  });
+}
+
 /** Creates the protocol handler; it answers every request it is given. */
 export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const { hub, sse, preparer, logger, metrics } = options;
@@ -277,15 +288,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   });
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
-    if (req.method === 'GET') {
-      const p = url.searchParams;
-      return toParams({
-        query: p.get('query'),
-        variables: p.get('variables'),
-        operationName: p.get('operationName'),
-        extensions: p.get('extensions'),
-      });
-    }
+    if (req.method === 'GET') return paramsOfUrl(url);
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/(graphql-response\+)?json\b/i.test(type)) {
       throw new HttpError(
@@ -664,6 +667,38 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     sendJson(res, 202, null);
   }
 
+  /**
+   * `HEAD` on a distinct-connections stream URL: the status its `GET` would open with (`200`, or
+   * the `4xx` of an operation that cannot run), with the error code in `tidings-error-code`, and
+   * no stream. It lets a browser whose `EventSource` gave up learn why without subscribing again.
+   */
+  function check(req: IncomingMessage, res: ServerResponse, url: URL, principal: Principal) {
+    const prepared = preparer.prepare(paramsOfUrl(url), 'GET', null, principal);
+    const error =
+      prepared.kind === 'invalid'
+        ? prepared.errors[0]
+        : prepared.kind === 'single'
+          ? prepared.refusal
+          : undefined;
+    if (!error) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.end();
+      return;
+    }
+    const shown = maskError(error, logger);
+    const code = String(
+      shown.extensions.code ??
+        (shown.message.startsWith('Syntax Error')
+          ? 'GRAPHQL_PARSE_FAILED'
+          : 'GRAPHQL_VALIDATION_FAILED'),
+    );
+    res.writeHead(code === 'FORBIDDEN' ? 403 : 400, {
+      'tidings-error-code': code,
+      'access-control-expose-headers': 'tidings-error-code',
+    });
+    res.end();
+  }
+
   const control: StreamControl = {
     end(match, error) {
       let ended = 0;
@@ -711,6 +746,10 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (reqId !== null) res.setHeader('x-request-id', reqId);
+      if (method === 'HEAD' && !token) {
+        check(req, res, url, principal);
+        return;
+      }
       if (method === 'PUT') {
         reserve(res, principal);
         return;

@@ -53,6 +53,8 @@ export interface SingleOperation {
   kind: 'single';
   /** Runs it with a fresh context. */
   run(): Promise<ExecutionResult>;
+  /** For a subscription whose arguments the stream refuses: the error its one result carries. */
+  refusal?: GraphQLError;
 }
 
 /** An `eventStream` subscription. */
@@ -243,7 +245,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
                 nodes: [field],
                 originalError: err instanceof Error ? err : undefined,
               });
-        return { kind: 'single', run: async () => ({ errors: [error] }) };
+        return { kind: 'single', run: async () => ({ errors: [error] }), refusal: error };
       }
       // `after` only decides where the replay starts, never what an event renders to, so streams
       // resuming from different cursors still share their results. Variables and visibility are

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tserver, type TServer } from '../tserver.js';
+import { bearer, hs256, JWT_CONFIG } from '../auth/tokens.js';
 import {
   dataOf,
   rawPost,
@@ -206,5 +207,58 @@ describe('keepalive', () => {
     } finally {
       raw.close();
     }
+  });
+});
+
+describe('HEAD on a stream URL', () => {
+  it('should answer the status a GET would open with, and open no stream', async () => {
+    const ok = await fetch(getUrl('/graphql/stream', { inboxes: ['head'] }), { method: 'HEAD' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/event-stream\b/);
+    expect(await ok.text()).toBe('');
+    const bad = await fetch(getUrl('/graphql/stream', {}, 'subscription { nope }'), {
+      method: 'HEAD',
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('tidings-error-code')).toBe('GRAPHQL_VALIDATION_FAILED');
+    const cursor = await fetch(getUrl('/graphql/stream', { after: 'not-a-cursor' }), {
+      method: 'HEAD',
+    });
+    expect(cursor.status).toBe(400);
+    expect(cursor.headers.get('tidings-error-code')).toBe('BAD_CURSOR');
+    // Nothing was registered with the hub by any of them.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(t.s.app.hub.size).toBe(0);
+  });
+});
+
+describe('HEAD on a stream URL with auth', () => {
+  let secured: TServer;
+  beforeAll(async () => {
+    secured = await tserver(JWT_CONFIG);
+  });
+  afterAll(() => secured?.stop());
+
+  it('should answer 401 without a token and 403 for an inbox the token does not cover', async () => {
+    const url = (variables: Record<string, unknown>) => {
+      const u = new URL('/graphql/stream', secured.url);
+      u.searchParams.set('query', STREAM_QUERY);
+      u.searchParams.set('variables', JSON.stringify(variables));
+      return u.toString();
+    };
+    expect((await fetch(url({}), { method: 'HEAD' })).status).toBe(401);
+    const token = await hs256({ sub: 'reader', scope: 'events:read', inboxes: ['mine'] });
+    const forbidden = await fetch(url({ inboxes: ['theirs'] }), {
+      method: 'HEAD',
+      headers: bearer(token),
+    });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('tidings-error-code')).toBe('FORBIDDEN');
+    const allowed = await fetch(url({ inboxes: ['mine'] }), {
+      method: 'HEAD',
+      headers: bearer(token),
+    });
+    expect(allowed.status).toBe(200);
+    expect(secured.app.hub.size).toBe(0);
   });
 });
