@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CursorError, ValidationError } from '../../src/errors.js';
 import { decodeCursor, encodeCursor } from '../../src/events/cursor.js';
-import { compileFilter, matchesClauses, type Clause } from '../../src/events/filter.js';
+import {
+  checkFilterLists,
+  compileFilter,
+  matchesClauses,
+  type Clause,
+} from '../../src/events/filter.js';
 import {
   SEE_EVERYTHING,
   SEVERITIES,
@@ -199,6 +204,26 @@ describe('compileFilter', () => {
     const see = (clients: Visibility['clients']) =>
       matchesClauses(event, compileFilter({}, { inboxes: null, clients }));
     expect([see(null), see('c2'), see('c1'), see('all')]).toEqual([false, false, true, true]);
+  });
+
+  it('should refuse a list longer than the limit, naming it, the limit and the setting', () => {
+    const types = ['a', 'b*', 'c'];
+    expect(() => checkFilterLists({ types, categories: null }, 3, 'filter.')).not.toThrow();
+    expect(() => checkFilterLists(null, 3)).not.toThrow();
+    const attempt = () => checkFilterLists({ resourceType: 'vm', inboxes: [...types, 'd'] }, 3);
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(
+      '[filter] inboxes has 4 entries, over the limit of 3 (TIDINGS_MAX_FILTER_ITEMS)',
+    );
+    try {
+      checkFilterLists({ severities: ['INFO', 'INFO'] }, 1, 'filter.');
+    } catch (err) {
+      expect(err).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        details: { field: 'filter.severities', limit: 1 },
+      });
+    }
+    expect.assertions(5);
   });
 
   it('should split patterns into exact values and prefixes', () => {
