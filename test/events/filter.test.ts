@@ -320,6 +320,25 @@ describe('validateEventInput', () => {
     }
   });
 
+  it.each([
+    ['2020-02-30T00:00:00Z', 'day 30 does not exist: February 2020 has 29 days'],
+    ['2026-01-01T24:00:00Z', 'hour 24 does not exist'],
+    ['2026-01-01T23:60:00Z', 'minute 60 does not exist'],
+    ['2026-13-01T00:00:00Z', 'month 13 does not exist'],
+    ['2026-01-00T00:00:00Z', 'day 00 does not exist'],
+    ['March 1 2020', 'it is not an ISO 8601 date-time with a time zone'],
+  ])('should reject the timestamp %s, saying why', (timestamp, why) => {
+    const attempt = () => validateEventInput({ type: 'a', timestamp });
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(`[events] timestamp is not a valid date (${why}`);
+  });
+
+  it('should accept a leap day and an offset', () => {
+    expect(
+      validateEventInput({ type: 'a', timestamp: '2024-02-29T23:30:00-01:00' }).timestamp,
+    ).toBe(Date.UTC(2024, 2, 1, 0, 30));
+  });
+
   it('should reject an empty type', () => {
     rejects({ type: '' }, 'type');
   });
