@@ -35,6 +35,20 @@ function entries(list: string, n: number): string[] {
   return list === 'types' || list === 'inboxes' ? prefixes(n) : prefixes(n).map((p) => p + 'x');
 }
 
+/**
+ * A filter with every list at the default limit, matching the events of `inbox` of a `cap.*`
+ * type, category `c` and action `a`.
+ */
+function filterAtLimit(inbox: string): Record<string, string[]> {
+  return {
+    inboxes: [...prefixes(99), inbox],
+    types: [...prefixes(99), 'cap.*'],
+    severities: entries('severities', 100),
+    categories: [...entries('categories', 99), 'c'],
+    actions: [...entries('actions', 99), 'a'],
+  };
+}
+
 /** Asserts the server still answers its health check and an ordinary query. */
 async function expectHealthy(s: TServer): Promise<void> {
   expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
@@ -80,13 +94,7 @@ describe('filter lists', () => {
       { type: 'other', inbox, category: 'c', action: 'a', severity: 'ERROR' },
     ]);
     const res = await t.s.gql<{ events: { nodes: { id: string }[] } }>(EVENTS, {
-      f: {
-        inboxes: [...prefixes(99), inbox],
-        types: [...prefixes(99), 'cap.*'],
-        severities: entries('severities', 100),
-        categories: [...entries('categories', 99), 'c'],
-        actions: [...entries('actions', 99), 'a'],
-      },
+      f: filterAtLimit(inbox),
     });
     expect(res.errors).toBeUndefined();
     expect(res.data?.events.nodes.map((n) => n.id)).toEqual(published.slice(0, 2).map((e) => e.id));
@@ -136,13 +144,7 @@ describe('filter lists', () => {
       ]);
       const sub = await t.subs.open(t.s.client({ singleConnection }), {
         inboxes: [...prefixes(99), inbox],
-        filter: {
-          inboxes: [...prefixes(99), inbox],
-          types: [...prefixes(99), 'cap.*'],
-          severities: entries('severities', 100),
-          categories: [...entries('categories', 99), 'c'],
-          actions: [...entries('actions', 99), 'a'],
-        },
+        filter: filterAtLimit(inbox),
         after: first?.cursor,
       });
       const [live] = await t.s.app.publish([
