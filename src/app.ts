@@ -253,6 +253,7 @@ export async function buildApp(
     publish,
     maxPageSize: config.maxPageSize,
     maxStreamInboxes: config.maxStreamInboxes,
+    maxFilterItems: config.maxFilterItems,
     publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
   };
   /** The caller of each request being handled, as the listener authenticated it. */

@@ -3,6 +3,7 @@
  * flags. {@link loadConfig} is the only place that reads them; `buildApp` takes the result.
  */
 import { ConfigError } from './errors.js';
+import { DEFAULT_MAX_FILTER_ITEMS, MAX_FILTER_ITEMS_LIMIT } from './events/filter.js';
 import { checkPostgresUrl } from './store/postgres.js';
 
 /** Log levels accepted by `LOG_LEVEL`. */
@@ -58,6 +59,8 @@ export interface TidingsConfig {
   maxAliases: number;
   /** Largest `first`/`last` of the `events` query. @default 500 */
   maxPageSize: number;
+  /** Most entries of each list of a filter, and of a stream's `inboxes`. @default 100 */
+  maxFilterItems: number;
   /** Most inboxes one `eventStream` may name. @default 50 */
   maxStreamInboxes: number;
   /** Most streams open at once per client (its client id, or its subject). @default 100 */
@@ -92,6 +95,7 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxDepth: 12,
   maxAliases: 30,
   maxPageSize: 500,
+  maxFilterItems: DEFAULT_MAX_FILTER_ITEMS,
   maxStreamInboxes: 50,
   maxStreamsPerClient: 100,
   publishRate: 2_000,
@@ -314,6 +318,13 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'max-page',
     help: 'largest first/last of the events query',
     parse: int('TIDINGS_MAX_PAGE', 1, 100_000),
+  },
+  {
+    key: 'maxFilterItems',
+    env: 'TIDINGS_MAX_FILTER_ITEMS',
+    flag: 'max-filter-items',
+    help: 'most entries of each filter list (inboxes, types, severities, …)',
+    parse: int('TIDINGS_MAX_FILTER_ITEMS', 1, MAX_FILTER_ITEMS_LIMIT),
   },
   {
     key: 'maxStreamInboxes',

@@ -22,6 +22,8 @@ export interface Services {
   maxPageSize: number;
   /** Most inboxes one `eventStream` may name. @default unlimited */
   maxStreamInboxes?: number;
+  /** Most entries of each filter list (and of a stream's `inboxes`). @default 100 */
+  maxFilterItems?: number;
   /** Publish rate per authenticated caller; none when absent. */
   publishLimiter?: RateLimiter;
   /** Changes the log level of this instance; returns the previous one. */

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
       TIDINGS_MAX_DEPTH: '6',
       TIDINGS_MAX_ALIASES: '3',
       TIDINGS_MAX_PAGE: '100',
+      TIDINGS_MAX_FILTER_ITEMS: '500',
       TIDINGS_MAX_STREAM_INBOXES: '4',
       TIDINGS_MAX_STREAMS_PER_CLIENT: '2',
       TIDINGS_PUBLISH_RATE: '10',
@@ -70,6 +71,7 @@ describe('loadConfig', () => {
       maxDepth: 6,
       maxAliases: 3,
       maxPageSize: 100,
+      maxFilterItems: 500,
       maxStreamInboxes: 4,
       maxStreamsPerClient: 2,
       publishRate: 10,
@@ -112,6 +114,11 @@ describe('loadConfig', () => {
     [{ TIDINGS_JWKS_URL: 'ftp://x' }, /TIDINGS_JWKS_URL/],
     [{ TIDINGS_CORS_ORIGINS: 'example.com' }, /TIDINGS_CORS_ORIGINS="example.com" is invalid/],
     [{ TIDINGS_MAX_DEPTH: '1' }, /TIDINGS_MAX_DEPTH/],
+    [
+      { TIDINGS_MAX_FILTER_ITEMS: '0' },
+      /TIDINGS_MAX_FILTER_ITEMS="0" is invalid: expected an integer from 1 to 500/,
+    ],
+    [{ TIDINGS_MAX_FILTER_ITEMS: '5000' }, /TIDINGS_MAX_FILTER_ITEMS="5000" is invalid/],
     [{ HOST: '0.0.0.0' }, /set TIDINGS_AUTH=jwt .* or TIDINGS_AUTH=none/],
   ])('should refuse %j with a ConfigError naming it', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

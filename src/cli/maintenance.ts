@@ -6,6 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { encodeCursor } from '../events/cursor.js';
+import { readDateOrDateTime } from '../events/datetime.js';
 import { loadConfig, redactUrl, SETTINGS, type TidingsConfig } from '../config.js';
 import { TidingsError } from '../errors.js';
 import { createStore } from '../store/index.js';
@@ -32,13 +33,14 @@ returns them) to FILE or stdout: run it before "tidings purge" to keep them in c
 class UsageError extends Error {}
 
 function parseDate(flag: string, raw: string): number {
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) {
+  const reading = readDateOrDateTime(raw.trim());
+  if (!reading.ok) {
     throw new UsageError(
-      `--${flag} "${raw}" is not a date: use ISO 8601, e.g. 2026-01-31T00:00:00Z`,
+      `--${flag} "${raw}" is not a date (${reading.problem}): use ISO 8601, e.g. ` +
+        '2026-01-31T00:00:00Z or 2026-01-31',
     );
   }
-  return ms;
+  return reading.ms;
 }
 
 /** Parses the flags of `command`; the config comes from the environment plus the store flags. */

@@ -5,6 +5,7 @@
  */
 import type { PublishEventInput, TidingsClientOptions, TidingsEvent } from '../client/index.js';
 import { TidingsClientError } from '../client/index.js';
+import { readDateTime } from '../events/datetime.js';
 import type { CliIO } from './main.js';
 import {
   NAME,
@@ -181,6 +182,15 @@ function checkInput(value: unknown, where: string): PublishEventInput {
   }
   if (typeof input.type !== 'string' || input.type === '') {
     throw new UsageError(`${where}: "type" is missing: every event needs one, e.g. "vm.started"`);
+  }
+  if (typeof input.timestamp === 'string') {
+    const reading = readDateTime(input.timestamp);
+    if (!reading.ok) {
+      throw new UsageError(
+        `${where}: "timestamp" ${JSON.stringify(input.timestamp)} is invalid (${reading.problem}): ` +
+          'expected an ISO 8601 date-time with a time zone, e.g. "2026-01-31T12:00:00Z"',
+      );
+    }
   }
   if (typeof input.severity === 'string') {
     try {

@@ -14,6 +14,7 @@ import {
   type TidingsEvent,
 } from '../client/index.js';
 import { parseDuration } from '../config.js';
+import { readDateOrDateTime } from '../events/datetime.js';
 import { SEVERITIES, type Severity } from '../events/types.js';
 import type { CliIO } from './main.js';
 
@@ -179,35 +180,31 @@ export function parseSeverities(raw: readonly string[]): Severity[] {
   return [...out];
 }
 
-/** RFC 3339 date-time with a zone, as the server's `DateTime` accepts it. */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
 /**
  * Reads a point in time: an ISO 8601 date-time with a zone, a date (midnight UTC) or, when `ago`
- * is set, a duration before `now` (`15m`, `2h`, `7d`).
+ * is set, a duration before `now` (`15m`, `2h`, `7d`). A date that does not exist (30 February,
+ * 24:00) is refused, as the server refuses it.
  * @returns the ISO string the server expects.
  * @throws UsageError saying which forms are accepted.
  */
 export function parseWhen(flag: string, raw: string, ago = true, now = Date.now()): string {
   const value = raw.trim();
-  let ms = Number.NaN;
-  if (DATE_TIME.test(value)) ms = Date.parse(value);
-  else if (DATE.test(value)) ms = Date.parse(`${value}T00:00:00Z`);
-  else if (ago) {
+  const reading = readDateOrDateTime(value);
+  if (reading.ok) return new Date(reading.ms).toISOString();
+  if (ago) {
     try {
-      ms = now - parseDuration(`--${flag}`, value);
+      return new Date(now - parseDuration(`--${flag}`, value)).toISOString();
     } catch {
       // Reported below, with every accepted form.
     }
   }
-  if (Number.isNaN(ms)) {
-    throw new UsageError(
-      `--${flag}=${JSON.stringify(raw)} is invalid: expected an ISO 8601 date-time with a time zone ` +
-        `(2026-01-31T12:00:00Z), a date (2026-01-31)${ago ? ' or a duration ago (15m, 2h, 7d)' : ''}`,
-    );
-  }
-  return new Date(ms).toISOString();
+  // A text written as a date says what is wrong with it; anything else gets the accepted forms.
+  const why = /^\d{4}-\d{2}-\d{2}/.test(value) ? ` (${reading.problem})` : '';
+  throw new UsageError(
+    `--${flag}=${JSON.stringify(raw)} is invalid${why}: expected an ISO 8601 date-time with a ` +
+      `time zone (2026-01-31T12:00:00Z), a date (2026-01-31)` +
+      `${ago ? ' or a duration ago (15m, 2h, 7d)' : ''}`,
+  );
 }
 
 /**

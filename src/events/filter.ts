@@ -3,6 +3,7 @@
  * of clauses; the live stream evaluates them in memory with {@link matchesClauses} and the stores
  * render them as SQL with {@link clausesToSql}, so history and live delivery agree by construction.
  */
+import { ValidationError } from '../errors.js';
 import type { EventFilter, StoredEvent, Visibility, NewEvent } from './types.js';
 
 /** The event columns a clause can test. Each maps to one store column. */
@@ -118,6 +119,36 @@ export function compileFilter(
   }
   const present = clauses.filter((c): c is Clause => c !== null);
   return present.some((c) => c.kind === 'none') ? [{ kind: 'none' }] : present;
+}
+
+/** The most entries one filter list may have unless configured (`TIDINGS_MAX_FILTER_ITEMS`). */
+export const DEFAULT_MAX_FILTER_ITEMS = 100;
+
+/**
+ * The highest `TIDINGS_MAX_FILTER_ITEMS` accepted. Each entry of a list becomes one more term of
+ * an `OR` in the stores' SQL, and SQLite refuses an expression nested deeper than 1000 levels;
+ * the store contract runs every list at this length on both stores.
+ */
+export const MAX_FILTER_ITEMS_LIMIT = 500;
+
+/**
+ * Refuses a list longer than `max` among `values` (a filter, or a stream's arguments). Every
+ * array counts, so a list added to the filter later is bounded as well.
+ * @param where what the lists are named after in the message, e.g. `filter.`
+ * @throws ValidationError naming the list, the limit and `TIDINGS_MAX_FILTER_ITEMS`.
+ */
+export function checkFilterLists(values: object | null | undefined, max: number, where = ''): void {
+  if (values == null) return;
+  for (const [name, value] of Object.entries(values)) {
+    if (Array.isArray(value) && value.length > max) {
+      throw new ValidationError(
+        `[filter] ${where}${name} has ${value.length} entries, over the limit of ${max} ` +
+          '(TIDINGS_MAX_FILTER_ITEMS): match many at once with a prefix such as "vm.*", or ' +
+          'split the request',
+        { details: { field: `${where}${name}`, limit: max } },
+      );
+    }
+  }
 }
 
 /** Reads the value a clause tests from an event. */

@@ -6,6 +6,7 @@
 import { hash } from 'node:crypto';
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { readDateTime, type DateReading } from './datetime.js';
 import {
   GLOBAL_INBOX,
   SEVERITIES,
@@ -31,7 +32,10 @@ export interface PublishEventInput {
   source?: string | null;
   parentId?: string | null;
   correlationId?: string | null;
-  /** When it happened; a `Date`, an ISO 8601 string or epoch milliseconds. Defaults to now. */
+  /**
+   * When it happened: a `Date`, an ISO 8601 date-time with a time zone (a date that exists) or
+   * epoch milliseconds. Defaults to now.
+   */
   timestamp?: Date | string | number | null;
 }
 
@@ -96,15 +100,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 function parseTimestamp(value: Date | string | number): number {
-  const ms =
-    value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
+  const reading: DateReading =
+    typeof value === 'string'
+      ? readDateTime(value)
+      : { ok: true, ms: value instanceof Date ? value.getTime() : value };
+  const ms = reading.ok ? reading.ms : Number.NaN;
   // ±8.64e15 ms is the range a JavaScript Date (and so an ISO 8601 output) can represent.
   if (!Number.isInteger(ms) || Math.abs(ms) > 8.64e15) {
+    const why = reading.ok ? 'it is not a date' : reading.problem;
     throw new ValidationError(
-      '[events] timestamp is not a valid date: use ISO 8601, e.g. 2026-01-31T12:00:00Z',
-      {
-        details: { field: 'timestamp' },
-      },
+      `[events] timestamp is not a valid date (${why}): use an existing ISO 8601 date-time with ` +
+        'a time zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds',
+      { details: { field: 'timestamp' } },
     );
   }
   return ms;

@@ -1,18 +1,20 @@
 import { GraphQLError, Kind, valueFromASTUntyped, type ValueNode } from 'graphql';
+import { readDateTime } from '../events/datetime.js';
 import { builder } from './builder.js';
 
-/** RFC 3339 date-time with a zone, e.g. `2026-01-31T12:00:00Z` or `…+02:00`. */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
-
 function parseDateTime(value: unknown): Date {
-  const date = typeof value === 'string' && DATE_TIME.test(value) ? new Date(value) : null;
-  if (!date || Number.isNaN(date.getTime())) {
+  const reading =
+    typeof value === 'string'
+      ? readDateTime(value)
+      : { ok: false as const, problem: 'it is not a string' };
+  if (!reading.ok) {
     throw new GraphQLError(
-      `DateTime must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z; got ${JSON.stringify(value)}`,
+      `DateTime must be an existing ISO 8601 date-time with a time zone, e.g. ` +
+        `2026-01-31T12:00:00Z; got ${JSON.stringify(value)}: ${reading.problem}`,
       { extensions: { code: 'BAD_USER_INPUT' } },
     );
   }
-  return date;
+  return new Date(reading.ms);
 }
 
 builder.scalarType('DateTime', {

@@ -2,7 +2,7 @@ import { requireClient, requireInboxes, requireScope } from '../auth/principal.j
 import type { TidingsContext } from '../context.js';
 import { LimitError } from '../errors.js';
 import { decodeCursor } from '../events/cursor.js';
-import { compileFilter } from '../events/filter.js';
+import { checkFilterLists, compileFilter, DEFAULT_MAX_FILTER_ITEMS } from '../events/filter.js';
 import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
 import type { StreamSpec } from '../hub/hub.js';
 import { HistoryGapError } from '../errors.js';
@@ -26,8 +26,9 @@ function exactInboxes(list: readonly string[] | null | undefined): readonly stri
 
 /**
  * Checks that the caller may open this stream: the `events:read` scope, inboxes within its
- * `inboxes` claim, its own client id (unless admin), and no more inboxes than the limit.
- * @throws ForbiddenError or LimitError, before anything is registered.
+ * `inboxes` claim, its own client id (unless admin), no more inboxes than the limit and no list
+ * longer than `TIDINGS_MAX_FILTER_ITEMS`.
+ * @throws ForbiddenError, LimitError or ValidationError, before anything is registered.
  */
 export function authorizeStream(args: EventStreamArgs, ctx: TidingsContext): void {
   const { principal } = ctx;
@@ -41,6 +42,9 @@ export function authorizeStream(args: EventStreamArgs, ctx: TidingsContext): voi
       { details: { limit: max } },
     );
   }
+  const maxItems = ctx.services.maxFilterItems ?? DEFAULT_MAX_FILTER_ITEMS;
+  checkFilterLists(args, maxItems);
+  checkFilterLists(args.filter, maxItems, 'filter.');
   requireInboxes(principal, named, 'read');
   requireClient(principal, args.clientId ?? null);
 }

@@ -49,6 +49,7 @@ describe('limits', () => {
       maxPageSize: 500,
       maxBatch: 1000,
       maxStreamInboxes: 50,
+      maxFilterItems: 100,
       maxStreamsPerClient: 100,
       publishRate: 2000,
       maxRequestBytes: 1024 * 1024,

@@ -205,6 +205,16 @@ describe('tidings events', () => {
     ['a bad limit', ['--limit', 'ten'], /^--limit="ten" is invalid: expected a whole number/],
     ['a bad severity', ['--severity', 'loud'], /^unknown severity "loud" in --severity/],
     ['a bad date', ['--since', '31/01/2026'], /^--since="31\/01\/2026" is invalid/],
+    [
+      'an impossible date',
+      ['--since', '2020-02-30'],
+      /^--since="2020-02-30" is invalid \(day 30 does not exist: February 2020 has 29 days\)/,
+    ],
+    [
+      'an impossible time',
+      ['--until', '2026-01-01T23:60:00Z'],
+      /^--until="2026-01-01T23:60:00Z" is invalid \(minute 60 does not exist\)/,
+    ],
     ['an empty category', ['--category', ' '], /^--category is empty/],
   ])('should refuse %s with one line on stderr and exit 2', async (_name, args, message) => {
     const c = capture();

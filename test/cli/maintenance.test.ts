@@ -67,6 +67,11 @@ describe('export and purge', () => {
   it.each([
     [['export', '--before', 'yesterday-ish'], /--before "yesterday-ish" is not a date/],
     [['export'], /--before DATE is required/],
+    [
+      ['export', '--before', '2020-02-30'],
+      /--before "2020-02-30" is not a date \(day 30 does not exist: February 2020 has 29 days\)/,
+    ],
+    [['purge', '--before', '2026-01-01T24:00:00Z'], /\(hour 24 does not exist/],
     [['purge', '--batch', '0'], /--batch "0" must be a positive integer/],
     [['purge', '--nope'], /Unknown option '--nope'/],
     [['purge', '--retention', 'forever'], /--retention="forever" is invalid/],

@@ -234,6 +234,16 @@ describe('tidings publish from stdin', () => {
       '[{"type":"a","severity":"loud"}]',
       /^stdin, event 0 of the array: unknown severity "loud": expected one of/,
     ],
+    [
+      'an impossible timestamp on an NDJSON line',
+      '{"type":"a"}\n{"type":"b","timestamp":"2020-02-30T00:00:00Z"}\n',
+      /^stdin line 2: "timestamp" "2020-02-30T00:00:00Z" is invalid \(day 30 does not exist: February 2020 has 29 days\): expected/,
+    ],
+    [
+      'an impossible timestamp in an array',
+      '[{"type":"a","timestamp":"2026-01-01T24:00:00Z"}]',
+      /^stdin, event 0 of the array: "timestamp" "2026-01-01T24:00:00Z" is invalid \(hour 24 does not exist/,
+    ],
     ['an empty array', '[]', /^stdin holds an empty array/],
     [
       'empty input',
@@ -277,6 +287,11 @@ describe('tidings publish: errors', () => {
       'a bad timestamp',
       ['--type', 'a', '--timestamp', '2h'],
       /^--timestamp="2h" is invalid: expected an ISO 8601 date-time .*\(2026-01-31\)$/,
+    ],
+    [
+      'an impossible --timestamp',
+      ['--type', 'a', '--timestamp', '2023-02-29T00:00:00Z'],
+      /^--timestamp="2023-02-29T00:00:00Z" is invalid \(day 29 does not exist: February 2023 has 28 days\): expected/,
     ],
     [
       'a field without --type',

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CursorError, ValidationError } from '../../src/errors.js';
 import { decodeCursor, encodeCursor } from '../../src/events/cursor.js';
-import { compileFilter, matchesClauses, type Clause } from '../../src/events/filter.js';
+import {
+  checkFilterLists,
+  compileFilter,
+  matchesClauses,
+  type Clause,
+} from '../../src/events/filter.js';
 import {
   SEE_EVERYTHING,
   SEVERITIES,
@@ -201,6 +206,26 @@ describe('compileFilter', () => {
     expect([see(null), see('c2'), see('c1'), see('all')]).toEqual([false, false, true, true]);
   });
 
+  it('should refuse a list longer than the limit, naming it, the limit and the setting', () => {
+    const types = ['a', 'b*', 'c'];
+    expect(() => checkFilterLists({ types, categories: null }, 3, 'filter.')).not.toThrow();
+    expect(() => checkFilterLists(null, 3)).not.toThrow();
+    const attempt = () => checkFilterLists({ resourceType: 'vm', inboxes: [...types, 'd'] }, 3);
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(
+      '[filter] inboxes has 4 entries, over the limit of 3 (TIDINGS_MAX_FILTER_ITEMS)',
+    );
+    try {
+      checkFilterLists({ severities: ['INFO', 'INFO'] }, 1, 'filter.');
+    } catch (err) {
+      expect(err).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        details: { field: 'filter.severities', limit: 1 },
+      });
+    }
+    expect.assertions(5);
+  });
+
   it('should split patterns into exact values and prefixes', () => {
     const clauses: Clause[] = compileFilter({ types: ['a', 'vm.*'] }, SEE_EVERYTHING);
     expect(clauses).toEqual([{ kind: 'match', field: 'type', values: ['a'], prefixes: ['vm.'] }]);
@@ -293,6 +318,25 @@ describe('validateEventInput', () => {
     for (const timestamp of [new Date(ms), '2026-01-31T12:00:00Z', ms]) {
       expect(validateEventInput({ type: 'a', timestamp }).timestamp).toBe(ms);
     }
+  });
+
+  it.each([
+    ['2020-02-30T00:00:00Z', 'day 30 does not exist: February 2020 has 29 days'],
+    ['2026-01-01T24:00:00Z', 'hour 24 does not exist'],
+    ['2026-01-01T23:60:00Z', 'minute 60 does not exist'],
+    ['2026-13-01T00:00:00Z', 'month 13 does not exist'],
+    ['2026-01-00T00:00:00Z', 'day 00 does not exist'],
+    ['March 1 2020', 'it is not an ISO 8601 date-time with a time zone'],
+  ])('should reject the timestamp %s, saying why', (timestamp, why) => {
+    const attempt = () => validateEventInput({ type: 'a', timestamp });
+    expect(attempt).toThrow(ValidationError);
+    expect(attempt).toThrow(`[events] timestamp is not a valid date (${why}`);
+  });
+
+  it('should accept a leap day and an offset', () => {
+    expect(
+      validateEventInput({ type: 'a', timestamp: '2024-02-29T23:30:00-01:00' }).timestamp,
+    ).toBe(Date.UTC(2024, 2, 1, 0, 30));
   });
 
   it('should reject an empty type', () => {

@@ -5,9 +5,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, StoreError } from '../../src/errors.js';
 import { decodeCursor } from '../../src/events/cursor.js';
-import { compileFilter } from '../../src/events/filter.js';
+import { compileFilter, MAX_FILTER_ITEMS_LIMIT } from '../../src/events/filter.js';
 import type { Clause } from '../../src/events/filter.js';
-import { SEE_EVERYTHING } from '../../src/events/types.js';
+import { SEE_EVERYTHING, SEVERITIES, type Severity } from '../../src/events/types.js';
 import type { EventFilter, NewEvent, StoredEvent, Visibility } from '../../src/events/types.js';
 import { validateEventInput } from '../../src/events/validate.js';
 import type { PublishEventInput } from '../../src/events/validate.js';
@@ -699,6 +699,30 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
           expect(await query({}, visibility)).toEqual(expected);
         });
       }
+
+      it('should answer a filter and a stream with every list at the largest TIDINGS_MAX_FILTER_ITEMS', async () => {
+        const n = MAX_FILTER_ITEMS_LIMIT;
+        /** `n` entries ending with `last`: prefixes and names that match nothing before them. */
+        const padded = (...last: string[]) => [
+          ...Array.from({ length: n - last.length }, (_, i) => (i % 2 ? `no${i}*` : `no${i}`)),
+          ...last,
+        ];
+        const filter: EventFilter = {
+          inboxes: padded('dev*', 'ops'),
+          types: padded('vm*', 'user.login'),
+          severities: Array.from({ length: n }, (_, i) => SEVERITIES[i % 6] as Severity),
+          categories: padded('lifecycle', 'billing'),
+          actions: padded('start', 'stop'),
+        };
+        expect(await query(filter)).toEqual(['a', 'b', 'c']);
+        // A stream adds its own inboxes (as many again) to the filter's, and its client.
+        const stream = [
+          ...compileFilter(filter, { inboxes: padded('ops'), clients: null }),
+          ...compileFilter(null, { inboxes: padded('o*'), clients: 'all' }),
+        ];
+        const replay = await store.readAfter(0, stream, 100);
+        expect(replay.events.map((e) => e.id)).toEqual(['a', 'b']);
+      });
 
       it('should apply the visibility on top of the filter', async () => {
         expect(await query({ inboxes: ['dev*'] }, { inboxes: ['dev'], clients: null })).toEqual([
