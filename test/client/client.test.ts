@@ -20,7 +20,7 @@ import { waitFor } from '../transport/helpers.js';
 let s: TServer;
 const subs: TidingsSubscription[] = [];
 beforeAll(async () => {
-  s = await tserver({ keepaliveMs: 100 });
+  s = await tserver({ keepaliveMs: 1_000 });
 });
 afterEach(async () => {
   for (const sub of subs.splice(0)) sub.close();
@@ -28,7 +28,9 @@ afterEach(async () => {
 });
 afterAll(() => s.stop());
 
-const fast = { backoff: { minMs: 20, maxMs: 200 }, keepaliveMs: 100 };
+// The client calls a server silent after twice the keepalive: 2 s, which a busy machine's
+// scheduling pauses do not reach (the silent-server test shortens it for its own server).
+const fast = { backoff: { minMs: 20, maxMs: 200 }, keepaliveMs: 1_000 };
 
 /** Collects a subscription's events in the background. */
 function collect(sub: TidingsSubscription) {
@@ -140,7 +142,7 @@ describe('subscribe', () => {
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
     try {
       const states: ConnectionState[] = [];
-      const sub = createTidingsClient({ url, ...fast }).subscribe({
+      const sub = createTidingsClient({ url, ...fast, keepaliveMs: 100 }).subscribe({
         onStateChange: (st) => states.push(st),
       });
       collect(sub);
