@@ -24,7 +24,7 @@ import { createSequencer } from './hub/sequencer.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
-import { createStore } from './store/index.js';
+import { claimStore, createStore, type StoreClaim } from './store/index.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
@@ -164,9 +164,15 @@ export async function buildApp(
   const metrics = createMetrics();
   const store = metrics.measureStore(options.store ?? (await createStore(config.store)));
   let bus: OpenedBus;
+  // A server on the memory bus must be alone on its store; one on a shared bus may have company.
+  let claim: StoreClaim | null = null;
   try {
+    if (!options.store) {
+      claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared');
+    }
     bus = await createBus(config.bus, logger);
   } catch (err) {
+    await claim?.release();
     if (!options.store) await store.close();
     throw err;
   }
@@ -361,6 +367,7 @@ export async function buildApp(
     logger,
     maxRequestBytes: config.maxRequestBytes,
     ready: async () => {
+      claim?.check();
       await store.ping();
       await bus.ping();
     },
@@ -421,6 +428,7 @@ export async function buildApp(
         await sequencer?.close();
         await bus.close();
         await store.close();
+        await claim?.release();
       })();
       return closing;
     },

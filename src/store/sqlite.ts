@@ -2,14 +2,14 @@
  * The SQLite event store: one file (or `:memory:`), better-sqlite3, WAL journal and
  * `synchronous = FULL`, so an acknowledged append is durably committed.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError, TidingsError, ValidationError } from '../errors.js';
+import { ConfigError, StoreError, TidingsError, ValidationError } from '../errors.js';
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { StoredEvent } from '../events/types.js';
 import { createAppender, toOutcomes, toStoredEvent, type EventRow } from './sqlite-append.js';
-import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
+import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -422,3 +422,61 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
 
 /** The schema version this Tidings writes: the number of migrations it knows. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Claims the SQLite file at `path` (which exists: the store opened it) for a server. The claim is
+ * a lock on `<file>.lock`, a file beside it that is never removed: an open write transaction
+ * (`exclusive`) or read transaction (`shared`) on it, held until {@link StoreClaim.release}. The
+ * operating system drops the locks of a process however it ends, `kill -9` included, so a dead
+ * server never blocks the next one. `tidings export` and `tidings purge` take no claim.
+ * @throws ConfigError when another server holds the file in a mode that excludes `mode`.
+ */
+export function claimSqlite(path: string, mode: ClaimMode): StoreClaim {
+  const lockPath = `${realpathSync(path)}.lock`;
+  let lock: Database.Database;
+  try {
+    lock = new Database(lockPath);
+  } catch (err) {
+    throw new StoreError(`[store:sqlite] cannot open "${lockPath}": ${message(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    // A short wait covers a claim attempt of another server starting at the same moment.
+    lock.pragma('busy_timeout = 1000');
+    if (mode === 'exclusive') {
+      lock.exec('BEGIN EXCLUSIVE');
+    } else {
+      lock.exec('BEGIN');
+      lock.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+    }
+  } catch (err) {
+    lock.close();
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY')) {
+      throw new StoreError(`[store:sqlite] cannot lock "${lockPath}": ${message(err)}`, {
+        cause: err,
+      });
+    }
+    throw new ConfigError(
+      mode === 'exclusive'
+        ? `[store:sqlite] another Tidings server is running on "${path}": with TIDINGS_BUS=memory ` +
+            'a server must be alone on its store, or each would deliver only its own publishes. ' +
+            'Stop the other server, give this one a store of its own (TIDINGS_STORE), or run ' +
+            'every server on the store with the same TIDINGS_BUS=redis://…'
+        : `[store:sqlite] a Tidings server with TIDINGS_BUS=memory is running on "${path}" and ` +
+            'would not hear the events of this one: restart it with the same TIDINGS_BUS as ' +
+            'this server, or give this one a store of its own (TIDINGS_STORE)',
+      { cause: err },
+    );
+  }
+  let released = false;
+  return {
+    check() {},
+    async release() {
+      if (released) return;
+      released = true;
+      lock.close();
+    },
+  };
+}
