@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
 import { claimStore, createStore, type StoreClaim } from './store/index.js';
+import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
@@ -237,10 +238,12 @@ export async function buildApp(
   // Reports go straight to the publisher: a report about a failing store must not report itself.
   const system = createSystemEvents({ publish: publishNow, logger });
   const rejections = rejectionsReporter(system);
+  const outages = watchOutages({ store, system, logger });
   const publish: PublishFn = (inputs) => {
     if (closing) return Promise.reject(new ShuttingDownError());
     const done = publishTimed(inputs);
     const settled = done.catch((err: unknown) => {
+      if (outages.failed(err)) return;
       if (err instanceof StoreError) {
         system.report('tidings.store.error', 'ERROR', `[store] a publish failed: ${err.message}`, {
           store: store.kind,
@@ -426,6 +429,7 @@ export async function buildApp(
         stopStatus?.();
         stopControl?.();
         await sequencer?.close();
+        outages.stop();
         await bus.close();
         await store.close();
         await claim?.release();
