@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { lockKeys } from '../../src/store/postgres-schema.js';
 import { tcli } from '../cli/tcli.js';
+import { tserver } from '../tserver.js';
 import {
   cleanupProcesses,
   publish,
@@ -143,6 +144,38 @@ describe('servers on one PostgreSQL schema', () => {
     const next = await startTidings({ store });
     expect((await readAll(next.url)).map((e) => e.id)).toEqual(acked?.map((e) => e.id));
   }, 180_000);
+
+  it('should survive the connection holding its claim being cut, and take the claim again', async () => {
+    const schema = newSchema();
+    const server = await tserver({ store: `${PG}?schema=${schema}` });
+    const admin = new pg.Client({ connectionString: PG });
+    await admin.connect();
+    try {
+      const holders = async () =>
+        (
+          await admin.query<{ pid: number }>(
+            `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+               AND classid = $1::bigint::oid AND objid = ($2::bigint & 4294967295)::oid`,
+            lockKeys('instance', schema),
+          )
+        ).rows.map((r) => r.pid);
+      const [first] = await holders();
+      expect(first).toBeDefined();
+      await admin.query('SELECT pg_terminate_backend($1)', [first]);
+      const deadline = Date.now() + 30_000;
+      let now = await holders();
+      while (now.length !== 1 || now[0] === first) {
+        if (Date.now() > deadline) throw new Error(`the claim was not taken again: ${now}`);
+        await pause(100);
+        now = await holders();
+      }
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      expect((await publish(server.url, [event(1)])).acked).toHaveLength(1);
+    } finally {
+      await admin.end();
+      await server.stop();
+    }
+  }, 60_000);
 
   it('should let servers on a shared bus share a schema, and refuse a memory-bus server beside them, or them beside one', async () => {
     const shared = newSchema();
