@@ -109,7 +109,10 @@ export interface EventStore {
   revocations(tokenId: string | null, subject: string | null): Promise<RevocationTimes>;
   /** The highest committed sequence, 0 when empty. */
   lastSeq(): Promise<number>;
-  /** Checks the store answers; rejects with a `StoreError` otherwise. */
+  /**
+   * Checks the store answers, and after a write it refused for a full disk or a locked file, that
+   * it takes writes again; rejects with a `StoreError` (or `StoreUnavailableError`) otherwise.
+   */
   ping(): Promise<void>;
   /** Closes the store; further calls reject. */
   close(): Promise<void>;
