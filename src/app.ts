@@ -24,7 +24,8 @@ import { createSequencer } from './hub/sequencer.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
-import { createStore } from './store/index.js';
+import { claimStore, createStore, type StoreClaim } from './store/index.js';
+import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
@@ -164,9 +165,15 @@ export async function buildApp(
   const metrics = createMetrics();
   const store = metrics.measureStore(options.store ?? (await createStore(config.store)));
   let bus: OpenedBus;
+  // A server on the memory bus must be alone on its store; one on a shared bus may have company.
+  let claim: StoreClaim | null = null;
   try {
+    if (!options.store) {
+      claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared');
+    }
     bus = await createBus(config.bus, logger);
   } catch (err) {
+    await claim?.release();
     if (!options.store) await store.close();
     throw err;
   }
@@ -231,10 +238,12 @@ export async function buildApp(
   // Reports go straight to the publisher: a report about a failing store must not report itself.
   const system = createSystemEvents({ publish: publishNow, logger });
   const rejections = rejectionsReporter(system);
+  const outages = watchOutages({ store, system, logger });
   const publish: PublishFn = (inputs) => {
     if (closing) return Promise.reject(new ShuttingDownError());
     const done = publishTimed(inputs);
     const settled = done.catch((err: unknown) => {
+      if (outages.failed(err)) return;
       if (err instanceof StoreError) {
         system.report('tidings.store.error', 'ERROR', `[store] a publish failed: ${err.message}`, {
           store: store.kind,
@@ -362,6 +371,7 @@ export async function buildApp(
     logger,
     maxRequestBytes: config.maxRequestBytes,
     ready: async () => {
+      claim?.check();
       await store.ping();
       await bus.ping();
     },
@@ -420,8 +430,10 @@ export async function buildApp(
         stopStatus?.();
         stopControl?.();
         await sequencer?.close();
+        outages.stop();
         await bus.close();
         await store.close();
+        await claim?.release();
       })();
       return closing;
     },

@@ -12,6 +12,8 @@ export type TidingsErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'BAD_CONFIG'
   | 'STORE_ERROR'
+  | 'STORE_FULL'
+  | 'STORE_BUSY'
   | 'BUS_ERROR'
   | 'SHUTTING_DOWN'
   | 'SLOW_CONSUMER'
@@ -84,6 +86,22 @@ export class ConfigError extends TidingsError {
 export class StoreError extends TidingsError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('STORE_ERROR', message, { ...options, expose: false });
+  }
+}
+
+/**
+ * The store cannot take writes for now, for a reason the operator can fix: its disk is full
+ * (`STORE_FULL`) or another process holds its file locked (`STORE_BUSY`). Nothing was stored; the
+ * message says what to do, and the store takes writes again by itself once the cause is gone.
+ */
+export class StoreUnavailableError extends TidingsError {
+  declare readonly code: 'STORE_FULL' | 'STORE_BUSY';
+  constructor(
+    code: 'STORE_FULL' | 'STORE_BUSY',
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, message, options);
   }
 }
 

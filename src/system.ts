@@ -5,6 +5,7 @@
  * how many were folded into it.
  */
 import type { Logger } from 'pino';
+import { StoreUnavailableError } from './errors.js';
 import type { PublishFn } from './events/publish.js';
 import { SYSTEM_INBOX, type Severity } from './events/types.js';
 
@@ -28,6 +29,12 @@ export interface SystemEvents {
    * less than `throttleMs` ago). Never throws: a report that cannot be stored is only logged.
    */
   report(type: `tidings.${string}`, severity: Severity, message: string, body?: object): void;
+  /**
+   * Stores the reports that could not be stored because the store refused writes for the moment
+   * (a full disk, a locked file), with the time they were made; call it once the store takes
+   * writes again. The latest report of each type is kept. Never throws.
+   */
+  storeDeferred(): void;
 }
 
 /** Creates the reporter. */
@@ -37,6 +44,16 @@ export function createSystemEvents(options: SystemEventsOptions): SystemEvents {
   const now = options.now ?? Date.now;
   /** Per type: when the last report went out, and how many were folded since. */
   const last = new Map<string, { at: number; folded: number }>();
+  /** Per type: the latest report the store could not take for the moment. */
+  const deferred = new Map<string, Parameters<PublishFn>[0][number]>();
+  const store = (input: Parameters<PublishFn>[0][number]) =>
+    publish([input]).catch((err: unknown) => {
+      if (err instanceof StoreUnavailableError) deferred.set(input.type, input);
+      logger.error(
+        { err, type: input.type },
+        '[system] the report could not be stored; it is only logged',
+      );
+    });
 
   return {
     report(type, severity, message, body = {}) {
@@ -50,18 +67,20 @@ export function createSystemEvents(options: SystemEventsOptions): SystemEvents {
       }
       const folded = previous?.folded ?? 0;
       last.set(type, { at, folded: 0 });
-      publish([
-        {
-          type,
-          inbox: SYSTEM_INBOX,
-          severity,
-          source: 'tidings',
-          message,
-          body: folded > 0 ? { ...body, alsoSinceLastReport: folded } : body,
-        },
-      ]).catch((err: unknown) =>
-        logger.error({ err, type }, '[system] the report could not be stored; it is only logged'),
-      );
+      void store({
+        type,
+        inbox: SYSTEM_INBOX,
+        severity,
+        source: 'tidings',
+        message,
+        body: folded > 0 ? { ...body, alsoSinceLastReport: folded } : body,
+        timestamp: new Date(at).toISOString(),
+      });
+    },
+    storeDeferred() {
+      const reports = [...deferred.values()];
+      deferred.clear();
+      for (const input of reports) void store(input);
     },
   };
 }

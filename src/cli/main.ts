@@ -85,7 +85,8 @@ async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise
   } catch (err) {
     const why = err instanceof TidingsError || err instanceof Error ? err.message : String(err);
     io.err(`tidings serve: cannot start: ${why}\n`);
-    return 1;
+    // A configuration the store refuses (another server on it, say) is a usage error too.
+    return err instanceof TidingsError && err.code === 'BAD_CONFIG' ? 2 : 1;
   }
   const { app, url } = running;
   app.logger.info(

@@ -3,9 +3,25 @@
  * first use, so a deployment pays only for the backend it runs.
  */
 import { ConfigError } from '../errors.js';
-import type { EventStore } from './types.js';
+import type { ClaimMode, EventStore, StoreClaim } from './types.js';
 
-export type { AppendOutcome, EventOrder, EventStore, Page, PageQuery } from './types.js';
+export type {
+  AppendOutcome,
+  ClaimMode,
+  EventOrder,
+  EventStore,
+  Page,
+  PageQuery,
+  StoreClaim,
+} from './types.js';
+
+/** The file of a `sqlite:` store URL (or `:memory:`); `null` when `url` is not one. */
+function sqlitePath(url: string): string | null {
+  if (!/^sqlite:/i.test(url)) return null;
+  let path = url.slice('sqlite:'.length);
+  if (path.startsWith('//')) path = path.slice(2);
+  return path === '' ? null : path;
+}
 
 /**
  * Opens the store named by `url`:
@@ -25,16 +41,31 @@ export async function createStore(url: string): Promise<EventStore> {
     const { createPostgresStore } = await import('./postgres.js');
     return createPostgresStore({ url: trimmed });
   }
-  if (scheme === 'sqlite') {
-    let path = trimmed.slice('sqlite:'.length);
-    if (path.startsWith('//')) path = path.slice(2);
-    if (path !== '') {
-      const { createSqliteStore } = await import('./sqlite.js');
-      return createSqliteStore({ path });
-    }
+  const path = sqlitePath(trimmed);
+  if (path !== null) {
+    const { createSqliteStore } = await import('./sqlite.js');
+    return createSqliteStore({ path });
   }
   throw new ConfigError(
     `TIDINGS_STORE: unsupported store URL "${url}": use sqlite:<path>, sqlite::memory: or ` +
       'postgres://user:password@host:5432/database',
   );
+}
+
+/**
+ * Claims the store named by `url` (already opened with {@link createStore}) for a server, in
+ * `mode`. An in-memory SQLite store belongs to its process: its claim always holds.
+ * @throws ConfigError when another server holds the store in a mode that excludes this one; the
+ * message says which setting to change.
+ */
+export async function claimStore(url: string, mode: ClaimMode): Promise<StoreClaim> {
+  const trimmed = url.trim();
+  const path = sqlitePath(trimmed);
+  if (path === ':memory:') return { check() {}, release: () => Promise.resolve() };
+  if (path !== null) {
+    const { claimSqlite } = await import('./sqlite.js');
+    return claimSqlite(path, mode);
+  }
+  const { claimPostgres } = await import('./postgres.js');
+  return claimPostgres(trimmed, mode);
 }

@@ -95,6 +95,11 @@ const LOCK_SPACE = {
   append: 0x74640001,
   /** Held while migrating a schema. */
   migrate: 0x74640002,
+  /**
+   * Held by each server for its life, on a connection of its own: exclusively on the memory bus,
+   * shared on a shared bus (see `claimPostgres`).
+   */
+  instance: 0x74640003,
 } as const;
 
 /** A 32-bit FNV-1a hash of `text`, as a signed int4. */

@@ -56,7 +56,7 @@ import {
   type AppendResult,
   type EventRow,
 } from './sqlite-append.js';
-import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
+import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
 
 export { SCHEMA_VERSION } from './postgres-schema.js';
 
@@ -683,6 +683,114 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       } catch (err) {
         throw new StoreError(`[store:postgres] close failed: ${message(err)}`, { cause: err });
       }
+    },
+  };
+}
+
+/** How long a server whose claim connection broke waits before it takes the claim again, ms. */
+const RECLAIM_MS = 2000;
+
+/**
+ * Claims the schema of the store at `url` for a server: a session-level advisory lock keyed by
+ * the schema, on a connection of its own, exclusive in `exclusive` mode and shared in `shared`
+ * mode, so a server on the memory bus is never beside another server on the schema. The lock
+ * goes with its connection, so a dead server's claim ends with it. When the connection breaks,
+ * the claim is taken again every 2 s; {@link StoreClaim.check} fails until it is.
+ * @throws ConfigError when another server holds the schema in a mode that excludes `mode`.
+ * @throws StoreError when PostgreSQL cannot be reached.
+ */
+export async function claimPostgres(url: string, mode: ClaimMode): Promise<StoreClaim> {
+  const { connectionString, schema, target } = parseUrl(url);
+  const keys = lockKeys('instance', schema);
+  const lockFn = mode === 'exclusive' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
+  const refused = () =>
+    new ConfigError(
+      mode === 'exclusive'
+        ? `[store:postgres] another Tidings server uses schema "${schema}" of database ` +
+            `"${target.database}": with TIDINGS_BUS=memory a server must be alone on its schema, ` +
+            'or each would deliver only its own publishes. Set the same TIDINGS_BUS=redis://… ' +
+            'on every server of the schema, or give this one a schema of its own (?schema=)'
+        : `[store:postgres] a Tidings server with TIDINGS_BUS=memory uses schema "${schema}" of ` +
+            `database "${target.database}" and would not hear the events of this one: restart ` +
+            'it with the same TIDINGS_BUS as this server, or give this one a schema of its own',
+    );
+
+  /** Connects and takes the lock; resolves with the connection that holds it. */
+  async function take(): Promise<pg.Client> {
+    const client = new pg.Client({
+      connectionString,
+      connectionTimeoutMillis: target.connectTimeoutMs,
+      keepAlive: true,
+      application_name: 'tidings',
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ held: boolean }>(
+        `SELECT ${lockFn}($1, $2) AS held`,
+        keys,
+      );
+      if (rows[0]?.held !== true) throw refused();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => {});
+      if (err instanceof TidingsError) throw err;
+      throw new StoreError(
+        `[store:postgres] cannot claim schema "${schema}": ${explain(err, target).text}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  let client = await take();
+  /** Why the claim is not held now, or `null` while it is. */
+  let lost: string | null = null;
+  let released = false;
+  let timer: NodeJS.Timeout | undefined;
+  const retry = () => {
+    timer = setTimeout(() => void retake(), RECLAIM_MS);
+    timer.unref();
+  };
+  const watch = (held: pg.Client) => {
+    const onLoss = (err?: unknown) => {
+      if (released || lost !== null || held !== client) return;
+      lost =
+        `the connection holding this server's claim on schema "${schema}" broke` +
+        `${err === undefined ? '' : ` (${explain(err, target).text})`}: taking it again`;
+      retry();
+    };
+    held.on('error', onLoss);
+    held.on('end', () => onLoss());
+  };
+  const retake = async () => {
+    if (released) return;
+    try {
+      const next = await take();
+      if (released) {
+        await next.end().catch(() => {});
+        return;
+      }
+      client = next;
+      lost = null;
+      watch(next);
+    } catch (err) {
+      lost = message(err).replace(/^\[store:postgres\] /, '');
+      retry();
+    }
+  };
+  watch(client);
+
+  return {
+    check() {
+      if (lost !== null) throw new StoreError(`[store:postgres] ${lost}`);
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      await client.end().catch(() => {});
     },
   };
 }

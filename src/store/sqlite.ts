@@ -2,20 +2,35 @@
  * The SQLite event store: one file (or `:memory:`), better-sqlite3, WAL journal and
  * `synchronous = FULL`, so an acknowledged append is durably committed.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError, TidingsError, ValidationError } from '../errors.js';
+import {
+  ConfigError,
+  StoreError,
+  StoreUnavailableError,
+  TidingsError,
+  ValidationError,
+} from '../errors.js';
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { StoredEvent } from '../events/types.js';
 import { createAppender, toOutcomes, toStoredEvent, type EventRow } from './sqlite-append.js';
-import type { EventStore, Page, PageQuery, ReplayBatch } from './types.js';
+import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
   /** A file path (its directory is created when missing) or `:memory:`. */
   path: string;
+  /**
+   * Called with the connection once it is open and migrated, before any other use: to set a
+   * pragma (tests set `max_page_count` through it to make the disk look full).
+   * @default none
+   */
+  onOpen?: (db: Database.Database) => void;
 }
+
+/** How long a write waits for another process's lock on the file before it fails, ms. */
+const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * The schema, one migration per entry, applied in order. Entry `i` is schema version `i + 1`;
@@ -116,8 +131,41 @@ const CHUNK = 500;
 /** Largest number of dynamic (filter-dependent) statements kept prepared. */
 const STATEMENT_CACHE_SIZE = 256;
 
+/** The table of the write probe; it exists only during a probe. */
+const PROBE_TABLE = 'tidings_write_probe';
+/** What the write probe writes: enough to need new pages. */
+const PROBE_BYTES = 64 * 1024;
+
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The error of a write that failed for a reason the operator can fix (a full disk, a file locked
+ * by another process), saying what to do; `null` for any other failure.
+ */
+function unavailableError(path: string, op: string, err: unknown): StoreUnavailableError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL') {
+    return new StoreUnavailableError(
+      'STORE_FULL',
+      `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. Free ` +
+        'space on that disk (or raise its quota); writes resume by themselves once there is ' +
+        'room: retry then',
+      { cause: err },
+    );
+  }
+  if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
+    return new StoreUnavailableError(
+      'STORE_BUSY',
+      `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
+        "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
+        `backup tool: \`fuser ${path}\` names it); writes resume by themselves once the file ` +
+        'is free: retry then',
+      { cause: err },
+    );
+  }
+  return null;
 }
 
 function chunks<T>(items: readonly T[]): T[][] {
@@ -142,7 +190,7 @@ function openDatabase(path: string): Database.Database {
   if (!memory) mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   try {
-    db.pragma('busy_timeout = 5000');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (!memory) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.exec(
@@ -189,6 +237,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     if (err instanceof TidingsError) throw err;
     throw new StoreError(`[store:sqlite] cannot open "${path}": ${message(err)}`, { cause: err });
   }
+  options.onOpen?.(db);
   let closed = false;
   const appendTx = createAppender(db);
 
@@ -261,14 +310,63 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     return row?.e === 1;
   }
 
-  /** Runs `fn` on the open database, wrapping SQLite errors in a {@link StoreError}. */
-  async function run<T>(op: string, fn: () => T): Promise<T> {
+  /**
+   * Why writes fail now (a full disk, a file locked by another process), from the failed write
+   * until a write succeeds again; while it is set, {@link EventStore.ping} tries a write.
+   */
+  let trouble: StoreUnavailableError | null = null;
+  function setTrouble(next: StoreUnavailableError | null): void {
+    // While the file is locked, writes fail at once instead of each blocking the event loop for
+    // the busy timeout: a publish retried caller by caller would otherwise freeze the server.
+    const wait = next?.code === 'STORE_BUSY' ? 0 : BUSY_TIMEOUT_MS;
+    if ((trouble?.code === 'STORE_BUSY') !== (next?.code === 'STORE_BUSY')) {
+      db.pragma(`busy_timeout = ${wait}`);
+    }
+    trouble = next;
+  }
+
+  /**
+   * Runs `fn` on the open database, wrapping SQLite errors in a {@link StoreError}, or in a
+   * {@link StoreUnavailableError} when the disk is full or the file locked. A `write` that
+   * succeeds ends such trouble.
+   */
+  async function run<T>(op: string, fn: () => T, write = false): Promise<T> {
     if (closed) throw new StoreError('[store:sqlite] the store is closed');
     try {
-      return fn();
+      const result = fn();
+      if (write && trouble) setTrouble(null);
+      return result;
     } catch (err) {
       if (err instanceof TidingsError) throw err;
+      const unavailable = unavailableError(path, op, err);
+      if (unavailable) {
+        setTrouble(unavailable);
+        throw unavailable;
+      }
       throw new StoreError(`[store:sqlite] ${op} failed: ${message(err)}`, { cause: err });
+    }
+  }
+
+  /** A write that needs room in the file and its write lock, without a trace once done. */
+  function probeWrite(): void {
+    const busy = trouble?.code === 'STORE_BUSY';
+    // A readiness check must not wait for a lock: it answers at once.
+    if (!busy) db.pragma('busy_timeout = 0');
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      if (!busy) {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (b BLOB);
+           INSERT INTO ${PROBE_TABLE} VALUES (zeroblob(${PROBE_BYTES}));`,
+        );
+      }
+      db.exec(busy ? 'ROLLBACK' : 'COMMIT');
+      if (!busy) db.exec(`DROP TABLE ${PROBE_TABLE}`);
+    } catch (err) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      if (!busy) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   }
 
@@ -276,7 +374,11 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     kind: 'sqlite',
 
     append(events) {
-      return run('append', () => (events.length === 0 ? [] : toOutcomes(events, appendTx(events))));
+      return run(
+        'append',
+        () => (events.length === 0 ? [] : toOutcomes(events, appendTx(events))),
+        true,
+      );
     },
 
     getByIds(ids) {
@@ -374,10 +476,14 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     },
 
     purge(before, limit) {
-      return run('purge', () => {
-        checkCount('limit', limit);
-        return purgeTx.immediate(before, limit);
-      });
+      return run(
+        'purge',
+        () => {
+          checkCount('limit', limit);
+          return purgeTx.immediate(before, limit);
+        },
+        true,
+      );
     },
 
     purgedThrough() {
@@ -385,9 +491,13 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     },
 
     revoke({ kind, value, at }) {
-      return run('revoke', () => {
-        revokeStmt.run(kind, value, at);
-      });
+      return run(
+        'revoke',
+        () => {
+          revokeStmt.run(kind, value, at);
+        },
+        true,
+      );
     },
 
     revocations(tokenId, subject) {
@@ -402,9 +512,8 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     },
 
     ping() {
-      return run('ping', () => {
-        pingStmt.get();
-      });
+      // After a failed write the store answers reads but may still refuse writes: try one.
+      return run('ping', () => (trouble ? probeWrite() : void pingStmt.get()), trouble !== null);
     },
 
     async close() {
@@ -422,3 +531,61 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
 
 /** The schema version this Tidings writes: the number of migrations it knows. */
 export const SCHEMA_VERSION: number = MIGRATIONS.length;
+
+/**
+ * Claims the SQLite file at `path` (which exists: the store opened it) for a server. The claim is
+ * a lock on `<file>.lock`, a file beside it that is never removed: an open write transaction
+ * (`exclusive`) or read transaction (`shared`) on it, held until {@link StoreClaim.release}. The
+ * operating system drops the locks of a process however it ends, `kill -9` included, so a dead
+ * server never blocks the next one. `tidings export` and `tidings purge` take no claim.
+ * @throws ConfigError when another server holds the file in a mode that excludes `mode`.
+ */
+export function claimSqlite(path: string, mode: ClaimMode): StoreClaim {
+  const lockPath = `${realpathSync(path)}.lock`;
+  let lock: Database.Database;
+  try {
+    lock = new Database(lockPath);
+  } catch (err) {
+    throw new StoreError(`[store:sqlite] cannot open "${lockPath}": ${message(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    // A short wait covers a claim attempt of another server starting at the same moment.
+    lock.pragma('busy_timeout = 1000');
+    if (mode === 'exclusive') {
+      lock.exec('BEGIN EXCLUSIVE');
+    } else {
+      lock.exec('BEGIN');
+      lock.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+    }
+  } catch (err) {
+    lock.close();
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY')) {
+      throw new StoreError(`[store:sqlite] cannot lock "${lockPath}": ${message(err)}`, {
+        cause: err,
+      });
+    }
+    throw new ConfigError(
+      mode === 'exclusive'
+        ? `[store:sqlite] another Tidings server is running on "${path}": with TIDINGS_BUS=memory ` +
+            'a server must be alone on its store, or each would deliver only its own publishes. ' +
+            'Stop the other server, give this one a store of its own (TIDINGS_STORE), or run ' +
+            'every server on the store with the same TIDINGS_BUS=redis://…'
+        : `[store:sqlite] a Tidings server with TIDINGS_BUS=memory is running on "${path}" and ` +
+            'would not hear the events of this one: restart it with the same TIDINGS_BUS as ' +
+            'this server, or give this one a store of its own (TIDINGS_STORE)',
+      { cause: err },
+    );
+  }
+  let released = false;
+  return {
+    check() {},
+    async release() {
+      if (released) return;
+      released = true;
+      lock.close();
+    },
+  };
+}

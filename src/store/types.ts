@@ -109,8 +109,29 @@ export interface EventStore {
   revocations(tokenId: string | null, subject: string | null): Promise<RevocationTimes>;
   /** The highest committed sequence, 0 when empty. */
   lastSeq(): Promise<number>;
-  /** Checks the store answers; rejects with a `StoreError` otherwise. */
+  /**
+   * Checks the store answers, and after a write it refused for a full disk or a locked file, that
+   * it takes writes again; rejects with a `StoreError` (or `StoreUnavailableError`) otherwise.
+   */
   ping(): Promise<void>;
   /** Closes the store; further calls reject. */
   close(): Promise<void>;
+}
+
+/**
+ * How a server holds its store: `exclusive` when it is on the memory bus and so must be the only
+ * server on the store, `shared` when it is on a shared bus (Redis) that reaches the others.
+ */
+export type ClaimMode = 'exclusive' | 'shared';
+
+/**
+ * A server's hold on its store, taken at start so that a server on the memory bus never shares
+ * its store with another one (each would deliver only its own publishes). It goes with the
+ * server's process or connection, however that ends.
+ */
+export interface StoreClaim {
+  /** Throws (a `StoreError` saying why) while the claim is not held, e.g. its connection broke. */
+  check(): void;
+  /** Lets go of the claim. Idempotent. */
+  release(): Promise<void>;
 }
