@@ -73,7 +73,7 @@ const HEADERS = 'content-type, authorization, last-event-id, x-graphql-event-str
 const isWildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '[::]';
 
 /** The name of a `Host` header or URL host, without its port, lower-cased; null if malformed. */
-export function hostName(host: string): string | null {
+function hostName(host: string): string | null {
   try {
     return new URL(`http://${host}`).hostname;
   } catch {
@@ -82,10 +82,9 @@ export function hostName(host: string): string | null {
 }
 
 /** `host:port` of an origin or `Host` header, as a URL normalises it; null if malformed. */
-function authority(value: string, scheme = 'http://'): string | null {
+function authority(value: string): string | null {
   try {
-    const url = new URL(value.includes('://') ? value : `${scheme}${value}`);
-    return url.host;
+    return new URL(value.includes('://') ? value : `http://${value}`).host;
   } catch {
     return null;
   }

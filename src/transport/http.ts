@@ -9,9 +9,9 @@
  * new one (a random prefix per instance, a dash, and a counter in base 36). It is echoed back in
  * `x-request-id` and carried by the request's log lines as `reqId`.
  *
- * Before any route, the browser rules (`auth/browser.ts`) check `Host` and `Origin`. `POST /graphql`
- * runs only with `Content-Type: application/json`, which a page of another site cannot send
- * without a preflight: forms and multipart posts never reach an operation.
+ * Before any route, the browser rules (`auth/browser.ts`) check `Host` and `Origin`.
+ * `POST /graphql` runs only with `Content-Type: application/json`, which a page of another site
+ * cannot send without a preflight: forms and multipart posts never reach an operation.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';

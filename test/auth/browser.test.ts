@@ -3,11 +3,12 @@
  * a foreign `Origin` gets nothing without auth and nothing with the token cookie, `*` lets other
  * origins read answers without credentials only, and `POST /graphql` runs only as JSON.
  */
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBrowserRules, type BrowserRulesOptions } from '../../src/auth/browser.js';
 import { tserver, type TServer } from '../tserver.js';
 import { rawStream, STREAM_QUERY, waitFor } from '../transport/helpers.js';
 import { bearer, hs256, JWT_CONFIG } from './tokens.js';
@@ -347,5 +348,43 @@ describe('TIDINGS_AUTH=jwt with TIDINGS_CORS_ORIGINS=*', () => {
     });
     expect(own.status).toBe(200);
     expect(own.body?.errors).toBeUndefined();
+  });
+});
+
+describe('Host names accepted by HOST', () => {
+  const accepts = (options: BrowserRulesOptions, host: string) => {
+    try {
+      createBrowserRules(options).check({ headers: { host } } as IncomingMessage);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('should accept only loopback names and HOST on loopback, and add TIDINGS_ALLOWED_HOSTS', () => {
+    for (const host of ['localhost:4000', '127.0.0.1', '[::1]:4000', 'LocalHost:1']) {
+      expect(accepts({}, host)).toBe(true);
+    }
+    for (const host of ['evil.example', '10.0.0.5:4000', '127.0.0.2', 'localhost.']) {
+      expect(accepts({}, host)).toBe(false);
+    }
+    expect(accepts({ host: '127.0.0.2' }, '127.0.0.2:4000')).toBe(true);
+    expect(accepts({ host: '::1' }, '[::1]')).toBe(true);
+    expect(accepts({ allowedHosts: ['events.example.com'] }, 'events.example.com')).toBe(true);
+    expect(accepts({ allowedHosts: ['*'] }, 'anything.example')).toBe(true);
+  });
+
+  it('should accept IP literals away from loopback, and any name with auth, unless a list is set', () => {
+    const wildcard = { host: '0.0.0.0' };
+    expect(accepts(wildcard, '10.0.0.5:4000')).toBe(true);
+    expect(accepts(wildcard, '[fd00::5]:4000')).toBe(true);
+    expect(accepts(wildcard, 'evil.example')).toBe(false);
+    expect(accepts({ ...wildcard, authRequired: true }, 'evil.example')).toBe(true);
+    expect(accepts({ host: 'events.example.com' }, 'events.example.com:4000')).toBe(true);
+    const listed = { ...wildcard, authRequired: true, allowedHosts: ['events.example.com'] };
+    expect(accepts(listed, 'events.example.com')).toBe(true);
+    expect(accepts(listed, 'localhost')).toBe(true);
+    expect(accepts(listed, 'evil.example')).toBe(false);
+    expect(accepts(listed, '10.0.0.5')).toBe(false);
   });
 });
