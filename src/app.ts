@@ -339,10 +339,8 @@ export async function buildApp(
     graphqlEndpoint: '/graphql',
     context: ({ req }) => contextFor(principalOf(req)),
     plugins: [limitsPlugin],
-    cors:
-      config.corsOrigins === '*'
-        ? { origin: '*' }
-        : { origin: [...config.corsOrigins], credentials: true },
+    // The request listener answers preflights and sets the CORS headers (auth/browser.ts).
+    cors: false,
     renderGraphiQL,
     // render-graphiql inlines GraphiQL's script, styles, fonts and workers into the page: it
     // loads nothing from another host. Subscriptions use graphql-sse on /graphql.
@@ -388,6 +386,10 @@ export async function buildApp(
       return principal;
     },
     corsOrigins: config.corsOrigins,
+    host: config.host,
+    allowedHosts: config.allowedHosts,
+    heapSnapshotIntervalMs: config.heapSnapshotIntervalMs,
+    heapSnapshotsKept: config.heapSnapshotsKept,
     metrics,
     authRequired: authenticator.required,
   });

@@ -53,6 +53,16 @@ export interface TidingsConfig {
   jwtClockSkewMs: number;
   /** Origins allowed by CORS: `*` (any, without credentials) or a list (with credentials). */
   corsOrigins: '*' | readonly string[];
+  /**
+   * Names a `Host` header may give besides the loopback names and `HOST` (`*`: any), for a
+   * reverse proxy that passes its own.
+   * @default []
+   */
+  allowedHosts: readonly string[];
+  /** Shortest time between two heap snapshots, ms. @default 60000 */
+  heapSnapshotIntervalMs: number;
+  /** Heap snapshots kept in `TIDINGS_HEAP_DIR`; older ones are removed. @default 3 */
+  heapSnapshotsKept: number;
   /** Deepest selection a GraphQL document may have. @default 12 */
   maxDepth: number;
   /** Most aliases in one GraphQL document. @default 30 */
@@ -92,6 +102,9 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   jwtAudience: null,
   jwtClockSkewMs: 30_000,
   corsOrigins: '*',
+  allowedHosts: [],
+  heapSnapshotIntervalMs: 60_000,
+  heapSnapshotsKept: 3,
   maxDepth: 12,
   maxAliases: 30,
   maxPageSize: 500,
@@ -299,6 +312,27 @@ export const SETTINGS: readonly Setting[] = [
     parse: corsOrigins,
   },
   {
+    key: 'allowedHosts',
+    env: 'TIDINGS_ALLOWED_HOSTS',
+    flag: 'allowed-hosts',
+    help: 'comma-separated Host names accepted besides loopback and HOST (* for any)',
+    parse: allowedHosts,
+  },
+  {
+    key: 'heapSnapshotIntervalMs',
+    env: 'TIDINGS_HEAP_SNAPSHOT_INTERVAL',
+    flag: 'heap-snapshot-interval',
+    help: 'shortest time between two heap snapshots (1m)',
+    parse: (raw) => parseDuration('TIDINGS_HEAP_SNAPSHOT_INTERVAL', raw),
+  },
+  {
+    key: 'heapSnapshotsKept',
+    env: 'TIDINGS_HEAP_SNAPSHOTS_KEPT',
+    flag: 'heap-snapshots-kept',
+    help: 'heap snapshots kept in TIDINGS_HEAP_DIR (older ones are removed)',
+    parse: int('TIDINGS_HEAP_SNAPSHOTS_KEPT', 1, 1000),
+  },
+  {
     key: 'maxDepth',
     env: 'TIDINGS_MAX_DEPTH',
     flag: 'max-depth',
@@ -363,6 +397,21 @@ function corsOrigins(raw: string): '*' | string[] {
     );
   }
   return origins;
+}
+
+function allowedHosts(raw: string): string[] {
+  const hosts = raw
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
+  if (hosts.length === 0 || hosts.some((h) => !/^(\*|\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/.test(h))) {
+    fail(
+      'TIDINGS_ALLOWED_HOSTS',
+      raw,
+      '* or host names without scheme or port, such as events.example.com,10.0.0.5,[fd00::5]',
+    );
+  }
+  return hosts;
 }
 
 /** `url` with its password (if any) replaced by `***`, for logs and shown configuration. */

@@ -20,6 +20,7 @@ export type TidingsErrorCode =
   | 'HISTORY_GAP'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
+  | 'HOST_NOT_ALLOWED'
   | 'TOKEN_EXPIRED'
   | 'TOKEN_REVOKED'
   | 'STREAM_ENDED'

@@ -125,6 +125,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  it('should read the allowed hosts and the heap snapshot limits, and refuse bad ones', () => {
+    expect(
+      loadConfig({
+        TIDINGS_ALLOWED_HOSTS: 'Events.Example.com, 10.0.0.5,[fd00::5]',
+        TIDINGS_HEAP_SNAPSHOT_INTERVAL: '5m',
+        TIDINGS_HEAP_SNAPSHOTS_KEPT: '1',
+      }),
+    ).toMatchObject({
+      allowedHosts: ['events.example.com', '10.0.0.5', '[fd00::5]'],
+      heapSnapshotIntervalMs: 300_000,
+      heapSnapshotsKept: 1,
+    });
+    expect(loadConfig({ TIDINGS_ALLOWED_HOSTS: '*' }).allowedHosts).toEqual(['*']);
+    for (const bad of ['https://events.example.com', 'events.example.com:443', ' , ', 'a b']) {
+      expect(() => loadConfig({ TIDINGS_ALLOWED_HOSTS: bad })).toThrow(
+        /TIDINGS_ALLOWED_HOSTS=.* is invalid: expected \* or host names without scheme or port/,
+      );
+    }
+    expect(() => loadConfig({ TIDINGS_HEAP_SNAPSHOTS_KEPT: '0' })).toThrow(ConfigError);
+    expect(() => loadConfig({ TIDINGS_HEAP_SNAPSHOT_INTERVAL: 'often' })).toThrow(ConfigError);
+  });
+
   it('should accept a non-loopback host when TIDINGS_AUTH=none is explicit', () => {
     expect(loadConfig({ HOST: '0.0.0.0', TIDINGS_AUTH: 'none' }).host).toBe('0.0.0.0');
   });

@@ -85,19 +85,25 @@ export function tokenOf(req: IncomingMessage): string | null {
     }
     return match[1] as string;
   }
+  const value = cookieToken(req);
+  if (value === null) return null;
+  try {
+    return decodeURIComponent(value);
+  } catch (err) {
+    throw new AuthenticationError(
+      `The ${TOKEN_COOKIE} cookie is not validly encoded: set it to the token itself`,
+      { cause: err },
+    );
+  }
+}
+
+/** The raw value of the request's {@link TOKEN_COOKIE} cookie; null when it has none. */
+export function cookieToken(req: IncomingMessage): string | null {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
     if (eq !== -1 && part.slice(0, eq).trim() === TOKEN_COOKIE) {
       const value = part.slice(eq + 1).trim();
-      if (value === '') return null;
-      try {
-        return decodeURIComponent(value);
-      } catch (err) {
-        throw new AuthenticationError(
-          `The ${TOKEN_COOKIE} cookie is not validly encoded: set it to the token itself`,
-          { cause: err },
-        );
-      }
+      return value === '' ? null : value;
     }
   }
   return null;

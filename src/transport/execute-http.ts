@@ -1,12 +1,12 @@
 /**
  * The fast path of GraphQL over HTTP: a `POST /graphql` with a JSON body whose answer can be JSON
  * runs here, without graphql-yoga's request pipeline: parse and validate through a document cache,
- * execute with graphql-js, mask errors, and answer with the status, content type and CORS headers
- * yoga would have given. Whatever this path does not answer itself (malformed JSON, unexpected
- * parameters, documents that do not parse or validate, an operation that cannot be resolved,
- * variables that do not coerce) it hands back, body already read, so yoga answers it exactly as
- * before: error cases keep yoga's wording and status by construction, and only the common case is
- * reimplemented.
+ * execute with graphql-js, mask errors, and answer with the status and content type yoga would
+ * have given (the listener has set the CORS headers). Whatever this path does not answer itself
+ * (malformed JSON, unexpected parameters, documents that do not parse or validate, an operation
+ * that cannot be resolved, variables that do not coerce) it hands back, body already read, so
+ * yoga answers it exactly as before: error cases keep yoga's wording and status by construction,
+ * and only the common case is reimplemented.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -84,28 +84,6 @@ export function negotiateJson(accept: string | undefined): JsonMediaType | null 
   return null;
 }
 
-/**
- * The CORS headers yoga adds to every answer with its default options: the request's `Origin`
- * reflected with credentials, and the requested method and headers when a preflight names them.
- */
-export function corsHeaders(req: IncomingMessage): Record<string, string> {
-  const origin = req.headers.origin;
-  if (origin === undefined) return {};
-  const headers: Record<string, string> = {
-    'access-control-allow-origin': origin,
-    vary: 'Origin',
-  };
-  const method = req.headers['access-control-request-method'];
-  if (method) headers['access-control-allow-methods'] = method;
-  const requested = req.headers['access-control-request-headers'];
-  if (requested) {
-    headers['access-control-allow-headers'] = requested;
-    headers.vary += ', Access-Control-Request-Headers';
-  }
-  if (origin !== '*') headers['access-control-allow-credentials'] = 'true';
-  return headers;
-}
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -131,7 +109,6 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
     options.documents ?? createDocumentCache(schema, { maxCachedLength: MAX_CACHED_QUERY_LENGTH });
 
   function send(
-    req: IncomingMessage,
     res: ServerResponse,
     status: number,
     mediaType: JsonMediaType,
@@ -142,7 +119,6 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
       'content-type': `${mediaType}; charset=utf-8`,
       'content-length': String(Buffer.byteLength(text)),
       ...extra,
-      ...corsHeaders(req),
     });
     res.end(text);
   }
@@ -178,7 +154,7 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
           ),
         ],
       };
-      send(req, res, 406, mediaType, serialise(refusal), { accept: 'text/event-stream' });
+      send(res, 406, mediaType, serialise(refusal), { accept: 'text/event-stream' });
       return true;
     }
 
@@ -193,7 +169,7 @@ export function createHttpExecutor(options: HttpExecutorOptions): HttpExecutor {
     // Nothing ran; yoga gives those a status of its own, so let it answer.
     if (!('data' in result)) return false;
     // With `data`, GraphQL over HTTP answers 200 whatever the errors, for both media types.
-    send(req, res, 200, mediaType, serialise(maskResult(result, logger)));
+    send(res, 200, mediaType, serialise(maskResult(result, logger)));
     return true;
   };
 }

@@ -8,15 +8,20 @@
  * Every request gets a request id: the client's `x-request-id` when it is a plausible one, else a
  * new one (a random prefix per instance, a dash, and a counter in base 36). It is echoed back in
  * `x-request-id` and carried by the request's log lines as `reqId`.
+ *
+ * Before any route, the browser rules (`auth/browser.ts`) check `Host` and `Origin`.
+ * `POST /graphql` runs only with `Content-Type: application/json`, which a page of another site
+ * cannot send without a preflight: forms and multipart posts never reach an operation.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import type { Logger } from 'pino';
 import type { YogaServerInstance } from 'graphql-yoga';
+import { createBrowserRules } from '../auth/browser.js';
 import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { serveConsole } from '../console/serve.js';
 import { AuthenticationError } from '../errors.js';
@@ -57,11 +62,21 @@ export interface RequestListenerOptions {
    */
   authenticate?: (req: IncomingMessage) => Promise<Principal>;
   /**
-   * Origins allowed by CORS on the stream endpoints: `*` (any origin, no credentials) or a list
-   * (echoed back, with credentials, so the token cookie works).
+   * Origins allowed by CORS on `/graphql` and `/graphql/stream`: `*` (any origin, no
+   * credentials) or a list (echoed back, with credentials, so the token cookie works).
    * @default '*'
    */
   corsOrigins?: '*' | readonly string[];
+  /**
+   * The address the server listens on, which `Host` headers must name (see `auth/browser.ts`).
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Further names `Host` headers may give (`TIDINGS_ALLOWED_HOSTS`).
+   * @default []
+   */
+  allowedHosts?: readonly string[];
   /** Served at `/metrics`; without it, `/metrics` is not found. */
   metrics?: Metrics;
   /**
@@ -75,6 +90,16 @@ export interface RequestListenerOptions {
    * @default `TIDINGS_HEAP_DIR`, else the system's temporary directory
    */
   heapSnapshotDir?: () => string;
+  /**
+   * Shortest time between two heap snapshots, ms; a request sooner gets 429.
+   * @default 60000
+   */
+  heapSnapshotIntervalMs?: number;
+  /**
+   * Heap snapshots kept in the directory: the oldest are removed before a new one is written.
+   * @default 3
+   */
+  heapSnapshotsKept?: number;
 }
 
 /** Request ids taken from clients: printable, no spaces, at most 128 characters. */
@@ -112,6 +137,24 @@ const defaultHeapSnapshotDir = () => process.env.TIDINGS_HEAP_DIR || tmpdir();
 /** Heap snapshots written by this process, to keep their file names apart. */
 let heapSnapshots = 0;
 
+/** The file names of heap snapshots, which start with the time they were taken. */
+const HEAP_SNAPSHOT_FILE = /^tidings-.*\.heapsnapshot$/;
+
+/** Removes the oldest heap snapshots of `dir` so that at most `keep` remain. */
+function pruneHeapSnapshots(dir: string, keep: number, log: Logger): void {
+  const files = readdirSync(dir)
+    .filter((name) => HEAP_SNAPSHOT_FILE.test(name))
+    .sort();
+  for (const name of files.slice(0, Math.max(0, files.length - keep))) {
+    try {
+      rmSync(join(dir, name), { force: true });
+      log.info({ path: join(dir, name) }, 'old heap snapshot removed');
+    } catch (err) {
+      log.warn({ err, path: join(dir, name) }, 'an old heap snapshot could not be removed');
+    }
+  }
+}
+
 /** Reads a request body, refusing one larger than `limit` bytes with a 413 {@link HttpError}. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
@@ -144,30 +187,22 @@ function tooLarge(limit: number): HttpError {
   );
 }
 
-const STREAM_CORS_HEADERS =
-  'content-type, authorization, last-event-id, x-graphql-event-stream-token';
-
 /** Creates the Node request listener of one instance. */
 export function createRequestListener(options: RequestListenerOptions) {
   const { yoga, streams, logger, maxRequestBytes, metrics } = options;
   const authenticate = options.authenticate ?? (async () => UNAUTHENTICATED_ADMIN);
-  const corsOrigins = options.corsOrigins ?? '*';
   const heapSnapshotDir = options.heapSnapshotDir ?? defaultHeapSnapshotDir;
+  const heapSnapshotIntervalMs = options.heapSnapshotIntervalMs ?? 60_000;
+  const heapSnapshotsKept = options.heapSnapshotsKept ?? 3;
+  /** When the last heap snapshot was started, ms since the epoch. */
+  let lastHeapSnapshot = -Infinity;
   const requestIdOf = requestIds();
-
-  /** Sets the CORS headers of a stream response for the request's origin, if it is allowed. */
-  function cors(req: IncomingMessage, res: ServerResponse): void {
-    const origin = req.headers.origin;
-    if (!origin) return;
-    if (corsOrigins === '*') {
-      res.setHeader('access-control-allow-origin', '*');
-      return;
-    }
-    if (!corsOrigins.includes(origin)) return;
-    res.setHeader('access-control-allow-origin', origin);
-    res.setHeader('access-control-allow-credentials', 'true');
-    res.setHeader('vary', 'Origin');
-  }
+  const browser = createBrowserRules({
+    corsOrigins: options.corsOrigins,
+    authRequired: options.authRequired,
+    host: options.host,
+    allowedHosts: options.allowedHosts,
+  });
 
   /** Whether a request needs no caller: the GraphiQL page (its operations do), preflights. */
   function isPublic(req: IncomingMessage, url: URL): boolean {
@@ -233,7 +268,8 @@ export function createRequestListener(options: RequestListenerOptions) {
 
   /**
    * `POST /debug/heap-snapshot`: writes a V8 heap snapshot (the process pauses while it does) and
-   * answers its path. Admins only with auth; loopback callers only without.
+   * answers its path. Admins only with auth; loopback callers only without. At most one per
+   * `heapSnapshotIntervalMs`, and `heapSnapshotsKept` files in the directory.
    */
   async function heapSnapshot(req: IncomingMessage, res: ServerResponse, log: Logger) {
     if (req.method !== 'POST') {
@@ -248,8 +284,23 @@ export function createRequestListener(options: RequestListenerOptions) {
         'A heap snapshot may be taken only from this machine when auth is off (TIDINGS_AUTH=none)',
       );
     }
+    const wait = lastHeapSnapshot + heapSnapshotIntervalMs - Date.now();
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      res.setHeader('retry-after', String(seconds));
+      throw new HttpError(
+        429,
+        'RATE_LIMITED',
+        `A heap snapshot was taken less than ${heapSnapshotIntervalMs} ms ago: take the next ` +
+          `one in ${seconds} s (TIDINGS_HEAP_SNAPSHOT_INTERVAL)`,
+      );
+    }
+    // No await from here on: writeHeapSnapshot blocks the process, so snapshots never overlap,
+    // and a request arriving meanwhile finds this one's time and waits its turn.
+    lastHeapSnapshot = Date.now();
     const dir = heapSnapshotDir();
     mkdirSync(dir, { recursive: true });
+    pruneHeapSnapshots(dir, heapSnapshotsKept - 1, log);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const started = Date.now();
     const path = writeHeapSnapshot(
@@ -288,6 +339,7 @@ export function createRequestListener(options: RequestListenerOptions) {
       );
     }
     try {
+      browser.check(req);
       if (url.pathname === '/healthz') {
         json(res, 200, { status: 'ok' });
         return;
@@ -330,21 +382,29 @@ export function createRequestListener(options: RequestListenerOptions) {
         await heapSnapshot(req, res, log());
         return;
       }
-      if (isStream) cors(req, res);
+      if (isStream || url.pathname === '/graphql') {
+        const preflight = req.method === 'OPTIONS';
+        for (const [name, value] of Object.entries(browser.corsHeaders(req, preflight))) {
+          res.setHeader(name, value);
+        }
+        if (preflight) {
+          res.writeHead(204, { 'x-request-id': reqId, 'content-length': '0' });
+          res.end();
+          return;
+        }
+        if (!isStream && req.method === 'POST' && !isJsonPost(req)) {
+          throw new HttpError(
+            415,
+            'BAD_USER_INPUT',
+            'Send POST /graphql as Content-Type: application/json: form and multipart posts ' +
+              'are refused, since a page of any site could send them with your credentials',
+          );
+        }
+      }
       const principal = isPublic(req, url) ? UNAUTHENTICATED_ADMIN : await authenticate(req);
       if (principal.subject !== null) caller.subject = principal.subject;
       if (principal.clientId !== null) caller.clientId = principal.clientId;
       if (isStream) {
-        if (req.method === 'OPTIONS') {
-          res.writeHead(204, {
-            'x-request-id': reqId,
-            'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
-            'access-control-allow-headers': STREAM_CORS_HEADERS,
-            'access-control-max-age': '600',
-          });
-          res.end();
-          return;
-        }
         await streams(req, res, url, principal, reqId);
         return;
       }

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,11 +8,7 @@ import { createContext } from '../../src/context.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
 import { MASKED_MESSAGE } from '../../src/transport/errors.js';
-import {
-  corsHeaders,
-  createHttpExecutor,
-  negotiateJson,
-} from '../../src/transport/execute-http.js';
+import { createHttpExecutor, negotiateJson } from '../../src/transport/execute-http.js';
 import { createRequestListener } from '../../src/transport/http.js';
 import { tserver, type TServer } from '../tserver.js';
 
@@ -178,42 +174,9 @@ describe('GraphQL over HTTP POST', () => {
     });
   });
 
-  it('should reflect the Origin with credentials, as yoga does, and add nothing without one', async () => {
-    const withOrigin = await post(
-      s.url,
-      { query: '{ __typename }' },
-      { accept: 'application/json', origin: 'https://app.example' },
-    );
-    expect(withOrigin.headers.get('access-control-allow-origin')).toBe('https://app.example');
-    expect(withOrigin.headers.get('access-control-allow-credentials')).toBe('true');
-    expect(withOrigin.headers.get('vary')).toBe('Origin');
-    const withoutOrigin = await post(s.url, { query: '{ __typename }' });
-    expect(withoutOrigin.headers.get('access-control-allow-origin')).toBeNull();
-    expect(withoutOrigin.headers.get('access-control-allow-credentials')).toBeNull();
-    // The preflight still goes to yoga.
-    const preflight = await fetch(`${s.url}/graphql`, {
-      method: 'OPTIONS',
-      headers: {
-        origin: 'https://app.example',
-        'access-control-request-method': 'POST',
-        'access-control-request-headers': 'content-type',
-      },
-    });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example');
-    expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
-  });
-
   it('should leave what it cannot answer in JSON to yoga', async () => {
     const html = await post(s.url, { query: '{ __typename }' }, { accept: 'text/html' });
     expect(html.status).toBe(406);
-    const form = await fetch(`${s.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: 'query=%7B__typename%7D',
-    });
-    expect(form.status).toBe(200);
-    expect(await form.json()).toEqual({ data: { __typename: 'Query' } });
   });
 
   it('should mask unexpected errors and log them', async () => {
@@ -336,32 +299,5 @@ describe('negotiateJson', () => {
     ['multipart/mixed', null],
   ])('should pick %j as %j', (accept, expected) => {
     expect(negotiateJson(accept)).toBe(expected);
-  });
-});
-
-describe('corsHeaders', () => {
-  const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
-
-  it('should echo the requested method and headers, and not allow credentials for *', () => {
-    expect(
-      corsHeaders(
-        req({
-          origin: 'https://a.example',
-          'access-control-request-method': 'POST',
-          'access-control-request-headers': 'content-type',
-        }),
-      ),
-    ).toEqual({
-      'access-control-allow-origin': 'https://a.example',
-      'access-control-allow-methods': 'POST',
-      'access-control-allow-headers': 'content-type',
-      'access-control-allow-credentials': 'true',
-      vary: 'Origin, Access-Control-Request-Headers',
-    });
-    expect(corsHeaders(req({ origin: '*' }))).toEqual({
-      'access-control-allow-origin': '*',
-      vary: 'Origin',
-    });
-    expect(corsHeaders(req({}))).toEqual({});
   });
 });
