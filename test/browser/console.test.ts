@@ -160,7 +160,8 @@ describe.skipIf(!chromiumAvailable())('console in Chromium', () => {
     const restartNoise =
       /^Failed to load resource: (net::ERR_CONNECTION_REFUSED|the server responded with a status of 503)/;
     expect(errors.filter((e) => !restartNoise.test(e))).toEqual([]);
-  });
+    // Two server starts and a 3 s retry hint: about 10 s here, three times that on a busy machine.
+  }, 90_000);
 
   describe('on an in-process server', () => {
     let server: TServer;
