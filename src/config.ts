@@ -49,7 +49,7 @@ export interface TidingsConfig {
   jwtIssuer: string | null;
   /** Required `aud` claim. @default null (not checked) */
   jwtAudience: string | null;
-  /** Clock skew tolerated on `exp`/`nbf`, ms. @default 30000 */
+  /** Clock skew tolerated on `exp`/`nbf`, and on an `iat` in the future, ms. @default 30000 */
   jwtClockSkewMs: number;
   /** Origins allowed by CORS: `*` (any, without credentials) or a list (with credentials). */
   corsOrigins: '*' | readonly string[];
@@ -301,7 +301,7 @@ export const SETTINGS: readonly Setting[] = [
     key: 'jwtClockSkewMs',
     env: 'TIDINGS_JWT_CLOCK_SKEW',
     flag: 'jwt-clock-skew',
-    help: 'clock skew tolerated on exp and nbf (30s)',
+    help: 'clock skew tolerated on exp, nbf and a future iat (30s)',
     parse: (raw) => parseDuration('TIDINGS_JWT_CLOCK_SKEW', raw),
   },
   {

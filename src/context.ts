@@ -6,7 +6,7 @@ import DataLoader from 'dataloader';
 import { visibilityOf, type Principal } from './auth/principal.js';
 import type { CutOff } from './auth/cutoff.js';
 import type { RateLimiter } from './auth/rate-limit.js';
-import { compileFilter, matchesClauses, type Clause } from './events/filter.js';
+import { compileFilter, type Clause } from './events/filter.js';
 import type { PublishFn } from './events/publish.js';
 import type { StoredEvent, Visibility } from './events/types.js';
 import type { Hub } from './hub/hub.js';
@@ -39,8 +39,11 @@ export interface Services {
 
 /** Per-request loaders: one store query per level of `parent`/`children`, never one per event. */
 export interface Loaders {
-  /** Events by id, restricted to what the caller may see. */
-  eventById: DataLoader<string, StoredEvent | null>;
+  /**
+   * The events with an id (at most one per inbox, as ids are scoped to their inbox), oldest
+   * first, restricted to what the caller may see.
+   */
+  eventsById: DataLoader<string, StoredEvent[]>;
   /** Children of an event, oldest first, restricted to what the caller may see. */
   childrenOf: DataLoader<string, StoredEvent[]>;
 }
@@ -74,11 +77,21 @@ export function createContext(
     visibility,
     visibilityClauses,
     loaders: {
-      eventById: new DataLoader(async (ids) => {
-        const events = await store.getByIds(ids);
-        return events.map((e) => (e && matchesClauses(e, visibilityClauses) ? e : null));
-      }),
+      eventsById: new DataLoader((ids) => store.getByIds(ids, visibilityClauses)),
       childrenOf: new DataLoader((ids) => store.getChildren(ids, visibilityClauses)),
     },
   };
+}
+
+/**
+ * The event a `parentId` names, among `namesakes` (the events with that id the caller may see,
+ * oldest first): the one in the child's own inbox, else the oldest. Ids are scoped to their inbox,
+ * so an id can name events in several inboxes; only visible ones are candidates, so the answer
+ * says nothing about inboxes the caller cannot read.
+ */
+export function parentAmong(
+  child: { inbox: string },
+  namesakes: readonly StoredEvent[],
+): StoredEvent | null {
+  return namesakes.find((e) => e.inbox === child.inbox) ?? namesakes[0] ?? null;
 }

@@ -133,13 +133,28 @@ function refusal(err: unknown): AuthenticationError {
   return new AuthenticationError(`The token was refused: ${why}`, { cause: err });
 }
 
-/** Turns verified claims into a principal. */
-function principalOf(payload: JWTPayload): Principal {
+/**
+ * Turns verified claims into a principal, at `now` (epoch ms) with `skewMs` of clock tolerance.
+ * The subject is required: rate limits, stream limits and revocation all go by it.
+ */
+function principalOf(payload: JWTPayload, now: number, skewMs: number): Principal {
   const bad = (claim: string, expected: string) =>
     new AuthenticationError(`The token was refused: its "${claim}" claim must be ${expected}`);
   const { sub, jti, iat, exp } = payload;
-  if (sub !== undefined && (typeof sub !== 'string' || sub === '')) {
-    throw bad('sub', 'a non-empty string');
+  if (sub === undefined) {
+    throw new AuthenticationError(
+      'The token was refused: it has no "sub" claim; the issuer must name the caller in "sub" ' +
+        '(`tidings token --sub <subject>` does)',
+    );
+  }
+  if (typeof sub !== 'string' || sub === '') throw bad('sub', 'a non-empty string');
+  // A token issued "later" would outlive a revocation of its subject made before that time.
+  if (typeof iat === 'number' && iat * 1000 > now + skewMs) {
+    throw new AuthenticationError(
+      `The token was refused: its "iat" claim is ${new Date(iat * 1000).toISOString()}, in the ` +
+        `future by more than the ${skewMs / 1000}s clock skew allowed; fix the issuer's clock ` +
+        'and mint a new token',
+    );
   }
   const rawScope = payload.scope;
   const scopeList =
@@ -161,12 +176,12 @@ function principalOf(payload: JWTPayload): Principal {
   ) {
     throw bad('inboxes', 'an array of inbox names (a trailing * for prefixes)');
   }
-  const clientId = payload.client_id ?? sub ?? null;
-  if (clientId !== null && (typeof clientId !== 'string' || clientId === '')) {
+  const clientId = payload.client_id ?? sub;
+  if (typeof clientId !== 'string' || clientId === '') {
     throw bad('client_id', 'a non-empty string');
   }
   return {
-    subject: sub ?? null,
+    subject: sub,
     clientId,
     scopes,
     inboxes: rawInboxes === undefined ? null : (rawInboxes as string[]),
@@ -231,7 +246,7 @@ export function createAuthenticator(
         audience: config.jwtAudience ?? undefined,
         clockTolerance: Math.round(config.jwtClockSkewMs / 1000),
       });
-      principal = principalOf(payload);
+      principal = principalOf(payload, Date.now(), config.jwtClockSkewMs);
     } catch (err) {
       throw refusal(err);
     }

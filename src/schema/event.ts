@@ -1,3 +1,4 @@
+import { parentAmong } from '../context.js';
 import { SEVERITIES, type ResourceRef, type StoredEvent } from '../events/types.js';
 import { builder } from './builder.js';
 
@@ -22,7 +23,10 @@ export const EventType = builder.objectRef<StoredEvent>('Event');
 EventType.implement({
   description: 'An immutable, stored event.',
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'UUIDv7 unless the publisher supplied its own.' }),
+    id: t.exposeID('id', {
+      description:
+        'UUIDv7 unless the publisher supplied its own. Unique within its inbox: another inbox may hold an event with the same id.',
+    }),
     cursor: t.exposeString('cursor', {
       description: 'Opaque stream position, increasing in delivery order; also the SSE `id:`.',
     }),
@@ -71,14 +75,25 @@ EventType.implement({
     parent: t.field({
       type: EventType,
       nullable: true,
-      description: 'The parent event, if it exists and is visible to the caller.',
-      resolve: (e, _args, ctx) =>
-        e.parentId === null ? null : ctx.loaders.eventById.load(e.parentId),
+      description:
+        'The parent event, if it exists and is visible to the caller: the event with id `parentId` in this inbox, else the oldest visible one with that id.',
+      resolve: async (e, _args, ctx) =>
+        e.parentId === null ? null : parentAmong(e, await ctx.loaders.eventsById.load(e.parentId)),
     }),
     children: t.field({
       type: [EventType],
-      description: 'Events whose parentId is this event, oldest first.',
-      resolve: (e, _args, ctx) => ctx.loaders.childrenOf.load(e.id),
+      description:
+        'Events whose `parent` is this event, oldest first, among those visible to the caller.',
+      resolve: async (e, _args, ctx) => {
+        const children = await ctx.loaders.childrenOf.load(e.id);
+        // A child in another inbox may name a namesake of this event: keep it only when its
+        // parent resolves to this one. Children in this inbox always do.
+        if (children.every((c) => c.inbox === e.inbox)) return children;
+        const namesakes = await ctx.loaders.eventsById.load(e.id);
+        return children.filter(
+          (c) => c.inbox === e.inbox || parentAmong(c, namesakes)?.seq === e.seq,
+        );
+      },
     }),
   }),
 });

@@ -14,7 +14,10 @@ export const ResourceInput = builder.inputType('ResourceInput', {
 export const PublishEventInput = builder.inputType('PublishEventInput', {
   description: 'An event to publish. Only `type` is required.',
   fields: (t) => ({
-    id: t.id({ description: 'Your own id makes the publish idempotent. Default: a UUIDv7.' }),
+    id: t.id({
+      description:
+        'Your own id makes the publish idempotent within the inbox: the same id in another inbox is another event. Default: a UUIDv7.',
+    }),
     type: t.string({ required: true, description: '1–128 characters of `[A-Za-z0-9_.:-]`.' }),
     inbox: t.string({ description: 'Default: `global`.' }),
     clientId: t.string({ description: "Deliver only to this client's streams." }),

@@ -82,11 +82,14 @@ builder.queryType({
     event: t.field({
       type: EventType,
       nullable: true,
-      description: 'One event by id, if it exists and is visible to the caller.',
+      description:
+        'One event by id, if it exists and is visible to the caller. Ids are unique within an inbox: when the caller can read events with this id in several inboxes, the oldest one.',
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, args, ctx) => {
+      resolve: async (_root, args, ctx) => {
         requireScope(ctx.principal, 'events:read', 'read events');
-        return ctx.loaders.eventById.load(args.id);
+        // Only visible events are candidates, so the answer says nothing of other inboxes.
+        const [oldest] = await ctx.loaders.eventsById.load(String(args.id));
+        return oldest ?? null;
       },
     }),
   }),

@@ -76,6 +76,12 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (kind, value)
   );
   `,
+  // v2: ids are scoped to their inbox, so tenants neither see nor squat each other's ids. The
+  // unique key (id, inbox) also serves lookups by id.
+  `
+  ALTER TABLE events DROP CONSTRAINT events_id_key;
+  ALTER TABLE events ADD CONSTRAINT events_id_inbox_key UNIQUE (id, inbox);
+  `,
 ];
 
 /** The schema version this Tidings writes: the number of migrations it knows. */

@@ -38,18 +38,15 @@
  */
 import pg from 'pg';
 import type { PoolConfig, QueryResultRow } from 'pg';
-import {
-  ConfigError,
-  ConflictError,
-  StoreError,
-  TidingsError,
-  ValidationError,
-} from '../errors.js';
+import { ConfigError, StoreError, TidingsError, ValidationError } from '../errors.js';
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
 import {
+  conflictError,
   fillRepeats,
+  groupByIds,
+  idKey,
   planAppend,
   toOutcomes,
   toStoredEvent,
@@ -293,22 +290,13 @@ function explain(err: unknown, target: Target): { text: string; known: boolean }
   return { text: code ? `${detail} (SQLSTATE ${code})` : detail, known: false };
 }
 
-/** Whether `err` is the unique index on `events.id` refusing a row. */
+/** Whether `err` is the unique index on `events (id, inbox)` refusing a row. */
 const isIdTaken = (err: unknown): boolean =>
-  codeOf(err) === '23505' && (err as { constraint?: unknown }).constraint === 'events_id_key';
+  codeOf(err) === '23505' && (err as { constraint?: unknown }).constraint === 'events_id_inbox_key';
 
 /** Whether `err` is PostgreSQL refusing a JSON text as `jsonb`. */
 const isBadJsonb = (err: unknown): boolean =>
   codeOf(err) === '22P05' || (codeOf(err) === '22P02' && /json/i.test(message(err)));
-
-/** The error of an id reused with other content. */
-function conflictError(id: string): ConflictError {
-  return new ConflictError(
-    `[store:postgres] event id "${id}" already exists with different content: use a new ` +
-      'id, or resend exactly the same event',
-    { details: { id } },
-  );
-}
 
 function checkCount(name: string, value: number | null | undefined): number | null {
   if (value == null) return null;
@@ -398,8 +386,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         action, resource_type, resource_id, actor, source, parent_id, correlation_id,
         fingerprint, n)
     ORDER BY u.n
-    RETURNING id, seq`;
-  const BY_IDS = `SELECT ${ROW} FROM ${EVENTS} WHERE id = ANY($1::text[])`;
+    RETURNING id, inbox, seq`;
+  // Through the unique index on (id, inbox); other inboxes are never read.
+  const BY_KEYS =
+    `SELECT ${ROW} FROM ${EVENTS} ` +
+    'WHERE (id, inbox) IN (SELECT * FROM unnest($1::text[], $2::text[]))';
+  const BY_IDS = (filter: string) =>
+    `SELECT ${ROW} FROM ${EVENTS} WHERE id = ANY($1::text[]) AND ${filter} ORDER BY seq ASC`;
   const HORIZON = `SELECT purged_through FROM ${RETENTION} WHERE id = 1`;
   const LAST_SEQ = `SELECT GREATEST((SELECT MAX(seq) FROM ${EVENTS}), (${HORIZON}), 0) AS seq`;
   // The oldest events up to the first one received at or after the cutoff: a prefix of the
@@ -451,18 +444,27 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
   }
 
+  const conflict = (e: NewEvent) => conflictError('postgres', e);
+
   /**
-   * One attempt at an append: looks up the ids given by the caller (all of them when `lookUpAll`),
-   * refuses a reused id with other content, then inserts the new events in one statement.
+   * One attempt at an append: looks up the ids given by the caller in their inboxes (all of them
+   * when `lookUpAll`), refuses a reused id with other content, then inserts the new events in one
+   * statement.
    */
   async function appendOnce(
     events: readonly NewEvent[],
     lookUpAll: boolean,
   ): Promise<AppendResult> {
-    const given = new Set<string>();
-    for (const e of events) if (lookUpAll || !e.generatedId) given.add(e.id);
-    const found = given.size === 0 ? [] : await rows<EventRow>(BY_IDS, [[...given]]);
-    const { inserts, seqs, repeats } = planAppend(events, found, conflictError);
+    const inboxes: string[] = [];
+    const ids: string[] = [];
+    for (const e of events) {
+      if (lookUpAll || !e.generatedId) {
+        inboxes.push(e.inbox);
+        ids.push(e.id);
+      }
+    }
+    const found = ids.length === 0 ? [] : await rows<EventRow>(BY_KEYS, [ids, inboxes]);
+    const { inserts, seqs, repeats } = planAppend(events, found, conflict);
     const receivedAt = Date.now();
     const n = inserts.length;
     if (n > 0) {
@@ -472,9 +474,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         const values = insertValues(events[inserts[j] as number] as NewEvent);
         for (let k = 0; k < INSERTED_COLUMNS; k++) (columns[k] as unknown[])[j] = values[k];
       }
-      let created: { id: string; seq: number }[];
+      let created: { id: string; inbox: string; seq: number }[];
       try {
-        created = await rows<{ id: string; seq: number }>(INSERT, [...columns, receivedAt]);
+        created = await rows<{ id: string; inbox: string; seq: number }>(INSERT, [
+          ...columns,
+          receivedAt,
+        ]);
       } catch (err) {
         if (isBadJsonb(err)) {
           throw new ValidationError(
@@ -486,9 +491,12 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         }
         throw err;
       }
-      const seqById = new Map<string, number>();
-      for (const row of created) seqById.set(row.id, row.seq);
-      for (const i of inserts) seqs[i] = seqById.get((events[i] as NewEvent).id) as number;
+      const seqByKey = new Map<string, number>();
+      for (const row of created) seqByKey.set(idKey(row.inbox, row.id), row.seq);
+      for (const i of inserts) {
+        const e = events[i] as NewEvent;
+        seqs[i] = seqByKey.get(idKey(e.inbox, e.id)) as number;
+      }
     }
     fillRepeats(seqs, repeats);
     return { receivedAt, seqs, rows: found };
@@ -511,14 +519,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
-    getByIds(ids) {
+    getByIds(ids, clauses) {
       return run('getByIds', async () => {
         if (ids.length === 0) return [];
-        const found = new Map<string, StoredEvent>();
-        for (const row of await rows<EventRow>(BY_IDS, [[...new Set(ids)]])) {
-          found.set(row.id, toStoredEvent(row));
-        }
-        return ids.map((id) => found.get(id) ?? null);
+        const filter = clausesToSql(clauses, postgresDialect, 1);
+        const found = await rows<EventRow>(BY_IDS(filter.sql), [
+          [...new Set(ids)],
+          ...filter.params,
+        ]);
+        return groupByIds(ids, found);
       });
     },
 

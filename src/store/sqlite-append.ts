@@ -72,13 +72,30 @@ export interface AppendResult {
   rows: EventRow[];
 }
 
-/** The error of an id reused with other content. */
-export function conflictError(id: string): ConflictError {
+/**
+ * The error of an id reused in its inbox with other content, from the store `kind`. It names only
+ * the publisher's own inbox: ids are scoped to their inbox, so other inboxes never conflict.
+ */
+export function conflictError(kind: string, e: NewEvent): ConflictError {
   return new ConflictError(
-    `[store:sqlite] event id "${id}" already exists with different content: use a new ` +
-      'id, or resend exactly the same event',
-    { details: { id } },
+    `[store:${kind}] event id "${e.id}" already exists in inbox "${e.inbox}" with different ` +
+      'content: use a new id, or resend exactly the same event',
+    { details: { id: e.id, inbox: e.inbox } },
   );
+}
+
+/** The idempotency key of an event: its id within its inbox (inbox names hold no space). */
+export const idKey = (inbox: string, id: string): string => `${inbox} ${id}`;
+
+/** Groups `rows` by id, in the order of `ids` (each id its own copy), keeping the row order. */
+export function groupByIds(ids: readonly string[], rows: readonly EventRow[]): StoredEvent[][] {
+  const groups = new Map<string, StoredEvent[]>();
+  for (const row of rows) {
+    let group = groups.get(row.id);
+    if (!group) groups.set(row.id, (group = []));
+    group.push(toStoredEvent(row));
+  }
+  return ids.map((id) => [...(groups.get(id) ?? [])]);
 }
 
 /** Columns bound per inserted event. */
@@ -131,31 +148,33 @@ export interface AppendPlan {
 }
 
 /**
- * Splits `events` into new ones, ones already stored (`found`, same fingerprint) and repeats of
- * an id new in the batch. Shared by every store, so idempotency behaves the same everywhere.
- * @throws the error of `conflict` for an id stored (or repeated) with other content.
+ * Splits `events` into new ones, ones already stored (`found`, same inbox and id, same
+ * fingerprint) and repeats of an id new in the batch, by {@link idKey}: the same id in another
+ * inbox is another event. Shared by every store, so idempotency behaves the same everywhere.
+ * @throws the error of `conflict` for an id stored (or repeated) in its inbox with other content.
  */
 export function planAppend(
   events: readonly NewEvent[],
   found: readonly EventRow[],
-  conflict: (id: string) => Error,
+  conflict: (e: NewEvent) => Error,
 ): AppendPlan {
-  /** Stored rows by id, then the index in `events` of each id new in this batch. */
+  /** Stored rows by key, then the index in `events` of each key new in this batch. */
   const known = new Map<string, EventRow | number>();
-  for (const row of found) known.set(row.id, row);
+  for (const row of found) known.set(idKey(row.inbox, row.id), row);
   const inserts: number[] = [];
   const repeats: number[] = [];
   const seqs: number[] = new Array<number>(events.length);
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as NewEvent;
-    const seen = known.get(e.id);
+    const key = idKey(e.inbox, e.id);
+    const seen = known.get(key);
     if (seen === undefined) {
-      known.set(e.id, i);
+      known.set(key, i);
       inserts.push(i);
       continue;
     }
     const first = typeof seen === 'number' ? (events[seen] as NewEvent) : seen;
-    if (first.fingerprint !== e.fingerprint) throw conflict(e.id);
+    if (first.fingerprint !== e.fingerprint) throw conflict(e);
     if (typeof seen === 'number') repeats.push(i, seen);
     else seqs[i] = -seen.seq;
   }
@@ -186,19 +205,24 @@ export function createAppender(
   const insertMany = db.prepare<unknown[]>(insertSql(ROWS));
   const one: unknown[] = new Array<unknown>(COLUMNS);
   const many: unknown[] = new Array<unknown>(COLUMNS * ROWS);
-  /** The stored events among a list of ids: one query, whatever the number of ids. */
-  const byIds = db.prepare<[string], EventRow>(
-    'SELECT * FROM events WHERE id IN (SELECT value FROM json_each(?))',
+  /**
+   * The stored events among a list of `[inbox, id]` pairs: one query, whatever their number,
+   * through the unique index on (id, inbox). Other inboxes are never read.
+   */
+  const byKeys = db.prepare<[string], EventRow>(
+    `SELECT e.* FROM json_each(?) k
+     JOIN events e ON e.id = k.value ->> 1 AND e.inbox = k.value ->> 0`,
   );
+  const conflict = (e: NewEvent) => conflictError('sqlite', e);
   const transaction = db.transaction((events: readonly NewEvent[]): AppendResult => {
     const receivedAt = Date.now();
-    // Look the ids up first, all in one query (an INSERT that hits the unique id would still burn
-    // an AUTOINCREMENT sequence); ids repeated within the batch are found in `known` too. Ids the
-    // server just generated cannot be stored yet.
-    const given: string[] = [];
-    for (const e of events) if (!e.generatedId) given.push(e.id);
-    const rows = given.length === 0 ? [] : byIds.all(JSON.stringify(given));
-    const { inserts, seqs, repeats } = planAppend(events, rows, conflictError);
+    // Look the keys up first, all in one query (an INSERT that hits the unique key would still
+    // burn an AUTOINCREMENT sequence); keys repeated within the batch are found in `known` too.
+    // Ids the server just generated cannot be stored yet.
+    const given: [string, string][] = [];
+    for (const e of events) if (!e.generatedId) given.push([e.inbox, e.id]);
+    const rows = given.length === 0 ? [] : byKeys.all(JSON.stringify(given));
+    const { inserts, seqs, repeats } = planAppend(events, rows, conflict);
     for (let done = 0; done < inserts.length;) {
       const k = inserts.length - done >= ROWS ? ROWS : 1;
       const params = k === ROWS ? many : one;

@@ -14,7 +14,13 @@ import {
 } from '../errors.js';
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { StoredEvent } from '../events/types.js';
-import { createAppender, toOutcomes, toStoredEvent, type EventRow } from './sqlite-append.js';
+import {
+  createAppender,
+  groupByIds,
+  toOutcomes,
+  toStoredEvent,
+  type EventRow,
+} from './sqlite-append.js';
 import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -110,6 +116,55 @@ const MIGRATIONS: readonly string[] = [
     revoked_at INTEGER NOT NULL,
     PRIMARY KEY (kind, value)
   ) WITHOUT ROWID;
+  `,
+  // v5: ids are scoped to their inbox, so tenants neither see nor squat each other's ids: the
+  // unique key becomes (id, inbox), which also serves lookups by id. SQLite cannot drop a column
+  // constraint, so the table is rebuilt, keeping every sequence and the AUTOINCREMENT counter
+  // (which may be past the last row once purge removed it: a cursor is never handed out twice).
+  `
+  CREATE TABLE events_v5 (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT    NOT NULL,
+    type           TEXT    NOT NULL,
+    inbox          TEXT    NOT NULL,
+    client_id      TEXT,
+    ts             INTEGER NOT NULL,
+    received_at    INTEGER NOT NULL,
+    message        TEXT,
+    body           TEXT,
+    severity       TEXT    NOT NULL,
+    category       TEXT,
+    action         TEXT,
+    resource_type  TEXT,
+    resource_id    TEXT,
+    actor          TEXT,
+    source         TEXT,
+    parent_id      TEXT,
+    correlation_id TEXT,
+    fingerprint    TEXT    NOT NULL,
+    UNIQUE (id, inbox)
+  );
+  INSERT INTO events_v5 SELECT seq, id, type, inbox, client_id, ts, received_at, message, body,
+    severity, category, action, resource_type, resource_id, actor, source, parent_id,
+    correlation_id, fingerprint FROM events ORDER BY seq;
+  DELETE FROM sqlite_sequence WHERE name = 'events_v5';
+  UPDATE sqlite_sequence SET name = 'events_v5' WHERE name = 'events';
+  DROP TABLE events;
+  ALTER TABLE events_v5 RENAME TO events;
+  CREATE INDEX events_inbox_seq          ON events (inbox, seq);
+  CREATE INDEX events_type_seq           ON events (type, seq);
+  CREATE INDEX events_severity_seq       ON events (severity, seq);
+  CREATE INDEX events_client_id_seq      ON events (client_id, seq);
+  CREATE INDEX events_ts_seq             ON events (ts, seq);
+  CREATE INDEX events_category_seq       ON events (category, seq) WHERE category IS NOT NULL;
+  CREATE INDEX events_action_seq         ON events (action, seq) WHERE action IS NOT NULL;
+  CREATE INDEX events_resource_seq       ON events (resource_type, resource_id, seq)
+    WHERE resource_type IS NOT NULL;
+  CREATE INDEX events_actor_seq          ON events (actor, seq) WHERE actor IS NOT NULL;
+  CREATE INDEX events_source_seq         ON events (source, seq) WHERE source IS NOT NULL;
+  CREATE INDEX events_correlation_id_seq ON events (correlation_id, seq)
+    WHERE correlation_id IS NOT NULL;
+  CREATE INDEX events_parent_id_seq      ON events (parent_id, seq) WHERE parent_id IS NOT NULL;
   `,
 ];
 
@@ -381,14 +436,17 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       );
     },
 
-    getByIds(ids) {
+    getByIds(ids, clauses) {
       return run('getByIds', () => {
-        const found = new Map<string, StoredEvent>();
+        const filter = clausesToSql(clauses, sqliteDialect);
+        const found: EventRow[] = [];
         for (const chunk of chunks([...new Set(ids)])) {
-          const sql = `${SELECT} WHERE id IN (${chunk.map(() => '?').join(', ')})`;
-          for (const row of rows(sql, chunk)) found.set(row.id, toStoredEvent(row));
+          const sql =
+            `${SELECT} WHERE id IN (${chunk.map(() => '?').join(', ')}) ` +
+            `AND ${filter.sql} ORDER BY seq ASC`;
+          found.push(...rows(sql, [...chunk, ...filter.params]));
         }
-        return ids.map((id) => found.get(id) ?? null);
+        return groupByIds(ids, found);
       });
     },
 

@@ -76,12 +76,17 @@ export interface EventStore {
   readonly kind: string;
   /**
    * Appends events atomically, in order, and resolves only after they are durably committed.
-   * An event whose id exists with the same fingerprint is returned as it was stored
+   * Ids are scoped to their inbox: two inboxes may hold the same id, each its own event. An event
+   * whose id exists in its inbox with the same fingerprint is returned as it was stored
    * (`created: false`); with another fingerprint the whole batch fails with a `ConflictError`.
+   * Events of other inboxes never take part, so a publisher learns nothing about them.
    */
   append(events: readonly NewEvent[]): Promise<AppendOutcome[]>;
-  /** Events by id, in the order asked; `null` where there is none. */
-  getByIds(ids: readonly string[]): Promise<(StoredEvent | null)[]>;
+  /**
+   * The events with each id that match `clauses` (at most one per inbox), oldest first, in the
+   * order asked, in one query; an empty list where there is none.
+   */
+  getByIds(ids: readonly string[], clauses: readonly Clause[]): Promise<StoredEvent[][]>;
   /** The children of each parent id, oldest first, in one query, restricted by `clauses`. */
   getChildren(parentIds: readonly string[], clauses: readonly Clause[]): Promise<StoredEvent[][]>;
   /** A page of history. */

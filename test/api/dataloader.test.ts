@@ -9,9 +9,9 @@ function countingStore(inner: EventStore) {
   const store: EventStore = {
     ...inner,
     kind: inner.kind,
-    getByIds: (ids) => {
+    getByIds: (ids, clauses) => {
       calls.getByIds++;
-      return inner.getByIds(ids);
+      return inner.getByIds(ids, clauses);
     },
     getChildren: (ids, clauses) => {
       calls.getChildren++;

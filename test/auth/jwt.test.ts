@@ -97,6 +97,13 @@ describe('HS256', () => {
       async () => hs256({ sub: 'x', inboxes: 'pdfm' as unknown as string[] }),
       /"inboxes" claim must be an array/,
     ],
+    ['without a subject', async () => hs256({ scope: 'events:read' }), /no "sub" claim/],
+    ['with an empty subject', async () => hs256({ sub: '' }), /"sub" claim must be a non-empty/],
+    [
+      'issued in the future, beyond the clock skew',
+      async () => hs256({ sub: 'x' }, { issuedAt: Math.floor(Date.now() / 1000) + 120 }),
+      /"iat" claim .* in the future by more than the 30s clock skew/,
+    ],
   ])('should refuse a token that is %s', async (_what, make, message) => {
     const auth = createAuthenticator(config({ jwtSecret: SECRET }), store);
     const err = await refusal(auth.verify(await make()));

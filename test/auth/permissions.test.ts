@@ -48,6 +48,15 @@ async function token(claims: Parameters<typeof hs256>[0], options?: Parameters<t
   return bearer(await hs256(claims, options));
 }
 
+/** POSTs `body` to /graphql as `headers` allow; the raw response, for its status. */
+function post(body: object, headers: Record<string, string>): Promise<Response> {
+  return fetch(`${s.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
 describe('authentication', () => {
   it.each([
     ['no token', {}, /No token: send "Authorization: Bearer <token>"/],
@@ -86,6 +95,39 @@ describe('authentication', () => {
       expect(await s.app.store.lastSeq()).toBe(0);
     },
   );
+
+  it('should answer a token without "sub" with 401 UNAUTHENTICATED, saying the claim is needed', async () => {
+    // Without a subject a caller would escape the publish rate, the stream limit and revocation.
+    const anonymous = await token({ scope: 'events:admin' });
+    for (const send of [
+      () => post({ query: PUBLISH, variables: { i: { type: 'anon.x' } } }, anonymous),
+      () =>
+        fetch(`${s.url}/graphql/stream`, {
+          headers: { accept: 'text/event-stream', ...anonymous },
+        }),
+    ]) {
+      const res = await send();
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { errors: { message: string; extensions: object }[] };
+      expect(body.errors[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+      expect(body.errors[0]?.message).toMatch(/no "sub" claim/);
+    }
+    expect(await s.app.store.lastSeq()).toBe(0);
+  });
+
+  it('should refuse a token issued in the future beyond the clock skew, which revocation would miss', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const ahead = await token({ sub: 'ahead', scope: 'events:admin' }, { issuedAt: now + 3600 });
+    const res = await post({ query: '{ events { edges { cursor } } }' }, ahead);
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { errors: { message: string; extensions: object }[] };
+    expect(body.errors[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(body.errors[0]?.message).toMatch(/"iat" claim .* in the future/);
+    // Within the skew (30 s by default) a clock a little ahead is still fine.
+    const close = await token({ sub: 'ahead', scope: 'events:read' }, { issuedAt: now + 5 });
+    const ok = await s.gql('{ events { edges { cursor } } }', {}, close);
+    expect(ok.errors).toBeUndefined();
+  });
 
   it('should keep /healthz, /readyz and the GraphiQL page open', async () => {
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);

@@ -7,6 +7,7 @@ import type { StoredEvent } from '../../src/events/types.js';
 import { createHub } from '../../src/hub/hub.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
+import { byIds } from '../store/contract.js';
 
 /** A real store whose appends commit at once but answer after a delay that shrinks per call. */
 function slowToAnswer(inner: EventStore): EventStore {
@@ -156,7 +157,7 @@ describe('publish', () => {
     expect(appends).toEqual([4, 1, 1, 1, 1]);
     expect(delivered.map((e) => e.id)).toEqual(['a', 'b']);
     expect(delivered.map((e) => e.seq)).toEqual([2, 3]);
-    const [kept] = await inner.getByIds(['taken']);
+    const [kept] = await byIds(inner, ['taken']);
     expect(kept?.message).toBe('original');
     await inner.close();
   });
@@ -180,7 +181,7 @@ describe('publish', () => {
     expect(single1?.status).toBe('fulfilled');
     expect(batch).toMatchObject({ status: 'rejected', reason: { code: 'CONFLICT' } });
     expect(single2?.status).toBe('fulfilled');
-    expect(await inner.getByIds(['b1', 'b2'])).toEqual([null, null]);
+    expect(await byIds(inner, ['b1', 'b2'])).toEqual([null, null]);
     expect(delivered.map((e) => e.id)).toEqual(['s1', 's2']);
     await inner.close();
   });

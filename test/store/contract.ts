@@ -31,6 +31,20 @@ function series(
 const ids = (events: readonly (StoredEvent | null)[]): (string | null)[] =>
   events.map((e) => e?.id ?? null);
 
+/**
+ * The event with each id, null where there is none, for tests whose ids each live in one inbox
+ * (it fails when an id names events in several).
+ */
+export async function byIds(
+  store: EventStore,
+  wanted: readonly string[],
+): Promise<(StoredEvent | null)[]> {
+  return (await store.getByIds(wanted, [])).map((group) => {
+    expect(group.length).toBeLessThanOrEqual(1);
+    return group[0] ?? null;
+  });
+}
+
 /** Registers the contract suite for one adapter. `open` must return a fresh, empty store. */
 export function testEventStore(name: string, open: () => Promise<EventStore>): void {
   describe(`EventStore contract: ${name}`, () => {
@@ -96,13 +110,13 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         expect(stored).toMatchObject({ ...input, seq: stored.seq, cursor: stored.cursor });
         expect(stored.receivedAt).toBeGreaterThanOrEqual(before);
         expect(stored.receivedAt).toBeLessThanOrEqual(Date.now());
-        const [read] = await store.getByIds(['full']);
+        const [read] = await byIds(store, ['full']);
         expect(read).toEqual(stored);
       });
 
       it('should give back null for every optional field left out', async () => {
         const [stored] = await seed([ev({ id: 'bare' })]);
-        const [read] = await store.getByIds(['bare']);
+        const [read] = await byIds(store, ['bare']);
         for (const e of [stored, read]) {
           expect(e).toMatchObject({
             clientId: null,
@@ -127,7 +141,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
           ev({ id: 'a', body: [1, { b: 2 }] }),
           ev({ id: 'z', body: 0 }),
         ]);
-        const read = await store.getByIds(['s', 'a', 'z']);
+        const read = await byIds(store, ['s', 'a', 'z']);
         expect(read.map((e) => e?.body)).toEqual(['text', [1, { b: 2 }], 0]);
       });
 
@@ -182,12 +196,12 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
           message: expect.stringContaining('"taken"'),
         });
         expect(await store.lastSeq()).toBe(seqBefore);
-        expect(ids(await store.getByIds(['fresh-1', 'taken', 'fresh-2']))).toEqual([
+        expect(ids(await byIds(store, ['fresh-1', 'taken', 'fresh-2']))).toEqual([
           null,
           'taken',
           null,
         ]);
-        const [kept] = await store.getByIds(['taken']);
+        const [kept] = await byIds(store, ['taken']);
         expect(kept?.message).toBe('original');
       });
 
@@ -199,7 +213,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         ]);
         await expect(attempt).rejects.toBeInstanceOf(ConflictError);
         expect(await store.lastSeq()).toBe(0);
-        expect(await store.getByIds(['x', 'y'])).toEqual([null, null]);
+        expect(await byIds(store, ['x', 'y'])).toEqual([null, null]);
       });
 
       it('should keep working and number on after a failed batch or a retry', async () => {
@@ -210,22 +224,79 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         await store.append([ev({ id: 'a' })]);
         const [b] = await seed([ev({ id: 'b' })]);
         expect(b?.seq).toBeGreaterThan(a?.seq as number);
-        expect(ids(await store.getByIds(['a', 'b']))).toEqual(['a', 'b']);
+        expect(ids(await byIds(store, ['a', 'b']))).toEqual(['a', 'b']);
+      });
+    });
+
+    describe('ids scoped to their inbox', () => {
+      it('should store the same id in two inboxes as two events, each idempotent in its inbox', async () => {
+        const [alice] = await seed([ev({ id: 'order-1002', inbox: 'alice', message: 'a' })]);
+        // Another inbox, other content: a new event, not a conflict nor alice's event.
+        const [bob] = await store.append([ev({ id: 'order-1002', inbox: 'bob', message: 'b' })]);
+        expect(bob).toMatchObject({ created: true, event: { inbox: 'bob', message: 'b' } });
+        expect(bob?.event.seq).toBeGreaterThan(alice?.seq as number);
+        // Retries in each inbox give back that inbox's event.
+        const retries = await store.append([
+          ev({ id: 'order-1002', inbox: 'bob', message: 'b' }),
+          ev({ id: 'order-1002', inbox: 'alice', message: 'a' }),
+        ]);
+        expect(retries).toEqual([
+          { event: bob?.event, created: false },
+          { event: alice, created: false },
+        ]);
+        // Other content in an inbox conflicts there, naming that inbox only.
+        const attempt = store.append([ev({ id: 'order-1002', inbox: 'bob', message: 'x' })]);
+        await expect(attempt).rejects.toBeInstanceOf(ConflictError);
+        await expect(attempt).rejects.toMatchObject({
+          details: { id: 'order-1002', inbox: 'bob' },
+        });
+        await expect(attempt).rejects.not.toThrow(/alice/);
+        expect(await store.lastSeq()).toBe(bob?.event.seq);
+      });
+
+      it('should take one batch with the same id in several inboxes as several events', async () => {
+        const out = await store.append([
+          ev({ id: 'k', inbox: 'a', message: 'one' }),
+          ev({ id: 'k', inbox: 'b', message: 'two' }),
+          ev({ id: 'k', inbox: 'a', message: 'one' }),
+        ]);
+        expect(out.map((o) => [o.event.inbox, o.event.message, o.created])).toEqual([
+          ['a', 'one', true],
+          ['b', 'two', true],
+          ['a', 'one', false],
+        ]);
+        expect(out[2]?.event).toEqual(out[0]?.event);
+        expect(out[1]?.event.seq).toBe((out[0]?.event.seq as number) + 1);
+      });
+
+      it('should give back every event with an id, oldest first, within the clauses', async () => {
+        const stored = await seed([
+          ev({ id: 'k', inbox: 'b' }),
+          ev({ id: 'other', inbox: 'a' }),
+          ev({ id: 'k', inbox: 'a' }),
+        ]);
+        const inboxesOf = (groups: StoredEvent[][]) => groups.map((g) => g.map((e) => e.inbox));
+        const all = await store.getByIds(['k', 'none', 'k'], []);
+        expect(inboxesOf(all)).toEqual([['b', 'a'], [], ['b', 'a']]);
+        expect(all[0]?.[0]).toEqual(stored[0]);
+        const onlyA = compileFilter(null, { inboxes: ['a'], clients: 'all' });
+        expect(inboxesOf(await store.getByIds(['k'], onlyA))).toEqual([['a']]);
+        expect(await store.getByIds([], [])).toEqual([]);
       });
     });
 
     describe('getByIds', () => {
       it('should return events in the order asked, with null for unknown ids', async () => {
         await seed(series(5));
-        const got = await store.getByIds(['e3', 'nope', 'e0', 'e3', 'e4']);
+        const got = await byIds(store, ['e3', 'nope', 'e0', 'e3', 'e4']);
         expect(ids(got)).toEqual(['e3', null, 'e0', 'e3', 'e4']);
-        expect(await store.getByIds([])).toEqual([]);
+        expect(await byIds(store, [])).toEqual([]);
       });
 
       it('should find events among more ids than one query binds', async () => {
         await seed(series(3));
         const asked = [...Array.from({ length: 1200 }, (_, i) => `missing-${i}`), 'e2', 'e0'];
-        const got = await store.getByIds(asked);
+        const got = await byIds(store, asked);
         expect(got).toHaveLength(asked.length);
         expect(ids(got.slice(-2))).toEqual(['e2', 'e0']);
         expect(got.slice(0, -2).every((e) => e === null)).toBe(true);
@@ -496,7 +567,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         expect(await store.purge(cutoff, 3)).toEqual({ deleted: 0, purgedThrough: old[4]?.seq });
         expect(await store.purgedThrough()).toBe(old[4]?.seq);
         expect(await query({})).toEqual(['new']);
-        expect(ids(await store.getByIds(['e0', 'new']))).toEqual([null, 'new']);
+        expect(ids(await byIds(store, ['e0', 'new']))).toEqual([null, 'new']);
         // The sequence goes on after the purged events; nothing is reused.
         expect(await store.lastSeq()).toBe(kept[0]?.seq);
         const [next] = await seed([ev({ id: 'next' })]);
@@ -746,7 +817,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
       const cat = async (pattern: string) => {
         const found = await query({ categories: [pattern] });
-        const got = await store.getByIds(found);
+        const got = await byIds(store, found);
         return got.map((e) => e?.category);
       };
 
@@ -783,7 +854,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const calls: (() => Promise<unknown>)[] = [
           () => store.ping(),
           () => store.append([ev()]),
-          () => store.getByIds(['x']),
+          () => store.getByIds(['x'], clauses),
           () => store.getChildren(['x'], clauses),
           () => store.page({ clauses, order: 'NEWEST_FIRST', first: 1 }),
           () => store.readAfter(0, clauses, 1),

@@ -26,7 +26,7 @@ import {
 } from '../../src/store/postgres.js';
 import type { EventStore } from '../../src/store/types.js';
 import { random } from '../trandom.js';
-import { testEventStore } from './contract.js';
+import { testEventStore, byIds } from './contract.js';
 
 const PG_URL = process.env.TIDINGS_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
@@ -236,7 +236,7 @@ function postgresSuite(): void {
 
       const second = await createStore(urlWith({ schema }));
       try {
-        expect(await second.getByIds(['a'])).toEqual([a?.event]);
+        expect(await byIds(second, ['a'])).toEqual([a?.event]);
         expect(await second.lastSeq()).toBe(a?.event.seq);
         const [b] = await second.append([ev('b')]);
         expect(b?.event.seq).toBeGreaterThan(a?.event.seq as number);
@@ -252,6 +252,35 @@ function postgresSuite(): void {
       expect(again?.rows).toEqual(migrations?.rows);
     } finally {
       await dropSchema(schema);
+    }
+  });
+
+  it('should migrate a version 1 schema to ids scoped by inbox, keeping its events', async () => {
+    const first = await openIsolated();
+    const [a] = await first.append([ev('a', { inbox: 'alice', message: 'm' })]);
+    // Back to version 1: the id unique on its own.
+    await admin?.query(`
+      ALTER TABLE "${first.schema}".events DROP CONSTRAINT events_id_inbox_key;
+      ALTER TABLE "${first.schema}".events ADD CONSTRAINT events_id_key UNIQUE (id);
+      DELETE FROM "${first.schema}".schema_migrations WHERE version > 1;
+    `);
+    const second = await createPostgresStore({ url: PG_URL, schema: first.schema });
+    try {
+      expect(await byIds(second, ['a'])).toEqual([a?.event]);
+      const [bobs] = await second.append([ev('a', { inbox: 'bob', message: 'other' })]);
+      expect(bobs).toMatchObject({ created: true, event: { inbox: 'bob' } });
+      expect(await second.append([ev('a', { inbox: 'alice', message: 'm' })])).toEqual([
+        { event: a?.event, created: false },
+      ]);
+      const versions = await admin?.query(
+        `SELECT version FROM "${first.schema}".schema_migrations ORDER BY version`,
+      );
+      expect(versions?.rows.map((r: { version: number }) => r.version)).toEqual(
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
+    } finally {
+      await second.close();
+      await first.close();
     }
   });
 
@@ -330,7 +359,7 @@ function postgresSuite(): void {
       const attempt = store.append([ev('ok'), ev('nul', { body: { s: 'a\u0000b' } })]);
       await expect(attempt).rejects.toBeInstanceOf(ValidationError);
       await expect(attempt).rejects.toThrow(/cannot store as JSONB/);
-      expect(await store.getByIds(['ok', 'nul'])).toEqual([null, null]);
+      expect(await byIds(store, ['ok', 'nul'])).toEqual([null, null]);
       const [next] = await store.append([ev('next', { body: { s: 'fine' } })]);
       expect(next?.created).toBe(true);
     } finally {

@@ -10,7 +10,7 @@ import { validateEventInput } from '../../src/events/validate.js';
 import type { NewEvent } from '../../src/events/types.js';
 import { createStore } from '../../src/store/index.js';
 import { createSqliteStore, SCHEMA_VERSION, sqliteDialect } from '../../src/store/sqlite.js';
-import { testEventStore } from './contract.js';
+import { testEventStore, byIds } from './contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tidings-sqlite-test-'));
 let counter = 0;
@@ -52,7 +52,7 @@ describe('sqlite store', () => {
 
     const second = createSqliteStore({ path });
     try {
-      expect(await second.getByIds(['a'])).toEqual([a?.event]);
+      expect(await byIds(second, ['a'])).toEqual([a?.event]);
       expect(await second.lastSeq()).toBe(a?.event.seq);
       const [b] = await second.append([ev('b')]);
       expect(b?.event.seq).toBeGreaterThan(a?.event.seq as number);
@@ -111,7 +111,10 @@ describe('sqlite store', () => {
         expect(outcomes.map((o) => o.event.id)).toEqual(batch.map((e) => e.id));
         const created = outcomes.filter((o) => o.created).map((o) => o.event.seq);
         expect(created).toEqual(Array.from({ length: 130 }, (_, i) => 11 + i));
-        const read = await store.getByIds(batch.map((e) => e.id));
+        const read = await byIds(
+          store,
+          batch.map((e) => e.id),
+        );
         expect(outcomes.map((o) => o.event)).toEqual(read);
         expect(outcomes.filter((o) => !o.created).map((o) => o.event.id)).toEqual([
           'old3',
@@ -128,7 +131,7 @@ describe('sqlite store', () => {
         const conflicting = Array.from({ length: 120 }, (_, i) => ev(`more${i}`));
         conflicting.push(ev('new5', { message: 'other' }));
         await expect(store.append(conflicting)).rejects.toThrow(ConflictError);
-        expect(await store.getByIds(['more0', 'more119'])).toEqual([null, null]);
+        expect(await byIds(store, ['more0', 'more119'])).toEqual([null, null]);
         const [next] = await store.append([ev('after')]);
         expect(next?.event.seq).toBe(141);
       } finally {
@@ -275,6 +278,71 @@ describe('sqlite store', () => {
     migrated.close();
     expect(versions).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     expect(sql).toMatch(/WHERE category IS NOT NULL/);
+  });
+
+  it('should migrate a version 4 database to ids scoped by inbox, keeping events, indexes and the sequence', async () => {
+    const path = freshPath();
+    const first = createSqliteStore({ path });
+    const [a, , c] = await first.append([
+      ev('a', { inbox: 'alice', message: 'm' }),
+      ev('b', { category: 'c1' }),
+      ev('c'),
+    ]);
+    await first.close();
+    // Back to version 4: the id unique on its own; the newest event gone, so the AUTOINCREMENT
+    // counter is past the last row (as after a purge).
+    const db = new Database(path);
+    const create = db
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'")
+      .pluck()
+      .get() as string;
+    db.exec(`
+      DELETE FROM events WHERE id = 'c';
+      ${create
+        .replace(/^CREATE TABLE "?events"?/, 'CREATE TABLE events_v4')
+        .replace(/,\s*UNIQUE \(id, inbox\)/, '')
+        .replace(/id(\s+)TEXT(\s+)NOT NULL/, 'id$1TEXT$2NOT NULL UNIQUE')};
+      INSERT INTO events_v4 SELECT * FROM events;
+      DELETE FROM sqlite_sequence WHERE name = 'events_v4';
+      UPDATE sqlite_sequence SET name = 'events_v4' WHERE name = 'events';
+      DROP TABLE events;
+      ALTER TABLE events_v4 RENAME TO events;
+      DELETE FROM schema_migrations WHERE version > 4;
+    `);
+    expect(() =>
+      db.exec(`INSERT INTO events (id, type, inbox, ts, received_at, severity, fingerprint)
+               VALUES ('a', 't', 'bob', 0, 0, 'INFO', 'f')`),
+    ).toThrow(/UNIQUE constraint failed: events.id/);
+    db.close();
+
+    const store = createSqliteStore({ path });
+    try {
+      expect(await byIds(store, ['a', 'c'])).toEqual([a?.event, null]);
+      const [bobs] = await store.append([ev('a', { inbox: 'bob', message: 'other' })]);
+      expect(bobs).toMatchObject({ created: true, event: { inbox: 'bob' } });
+      // Never the sequence of the removed event again.
+      expect(bobs?.event.seq).toBe((c?.event.seq as number) + 1);
+      const [retry] = await store.append([ev('a', { inbox: 'alice', message: 'm' })]);
+      expect(retry).toEqual({ event: a?.event, created: false });
+      const page = await store.page({
+        clauses: compileFilter({ categories: ['c1'] }, SEE_EVERYTHING),
+        first: 10,
+      });
+      expect(page.events.map((e) => e.id)).toEqual(['b']);
+    } finally {
+      await store.close();
+    }
+    const migrated = new Database(path, { readonly: true });
+    const versions = migrated.prepare('SELECT version FROM schema_migrations').pluck().all();
+    const indexes = migrated
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+      .pluck()
+      .all() as string[];
+    migrated.close();
+    expect(versions).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    expect(indexes).toEqual(
+      expect.arrayContaining([...SPARSE_INDEXES, 'events_inbox_seq', 'events_ts_seq']),
+    );
   });
 
   it('should escape GLOB wildcards in prefixes by wrapping them in brackets', () => {

@@ -22,6 +22,7 @@ import {
 } from '../../src/transport/operation.js';
 import { tserver, tsubscribe, type TServer } from '../tserver.js';
 import { rawPost, waitFor, type RawStream, type SseFrame } from './helpers.js';
+import { byIds } from '../store/contract.js';
 
 /** A real store that records the parent ids of every `getChildren` call. */
 function countingStore(store: EventStore) {
@@ -108,7 +109,10 @@ async function perSubscriber(
 
 /** The events with these cursors, read back from the store. */
 async function storedByCursor(events: StoredEvent[]): Promise<Map<string, StoredEvent>> {
-  const fromStore = await s.app.store.getByIds(events.map((e) => e.id));
+  const fromStore = await byIds(
+    s.app.store,
+    events.map((e) => e.id),
+  );
   const byCursor = new Map<string, StoredEvent>();
   for (const event of fromStore) if (event) byCursor.set(event.cursor, event);
   expect(byCursor.size).toBe(events.length);
