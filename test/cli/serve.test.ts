@@ -64,6 +64,7 @@ describe('tidings (in process)', () => {
     [['serve'], { TIDINGS_STORE: 'mysql://x' }, /TIDINGS_STORE="mysql:\/\/x" is invalid/],
     [['serve', '--colour', 'blue'], {}, /Unknown option '--colour'/],
     [['serve'], { HOST: '0.0.0.0' }, /no auth is configured/],
+    [['serve', '--store-timeout', '50ms'], {}, /--store-timeout="50ms" is invalid/],
   ])('should refuse %j %j with one line and exit 2', async (args, env, message) => {
     const c = capture();
     expect(await main(args, c.io, env)).toBe(2);
