@@ -12,6 +12,7 @@ export type TidingsErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'BAD_CONFIG'
   | 'STORE_ERROR'
+  | 'STORE_UNAVAILABLE'
   | 'BUS_ERROR'
   | 'SHUTTING_DOWN'
   | 'SLOW_CONSUMER'
@@ -84,6 +85,20 @@ export class ConfigError extends TidingsError {
 export class StoreError extends TidingsError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('STORE_ERROR', message, { ...options, expose: false });
+  }
+}
+
+/**
+ * The store did not answer in time (`TIDINGS_STORE_TIMEOUT`) or could not be reached. A write
+ * may or may not have been stored: sending it again with the same ids is safe, since a repeated
+ * id is stored once. The message is safe to show to clients; the `cause` has the detail.
+ */
+export class StoreUnavailableError extends TidingsError {
+  constructor(
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super('STORE_UNAVAILABLE', message, options);
   }
 }
 
