@@ -179,7 +179,7 @@ export async function buildApp(
   );
   let bus: OpenedBus;
   try {
-    bus = await createBus(config.bus, logger);
+    bus = await createBus(config.bus, logger, config.busTimeoutMs);
   } catch (err) {
     if (!options.store) await store.close();
     throw err;
