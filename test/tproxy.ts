@@ -1,10 +1,13 @@
 /**
- * A TCP proxy the test controls, in front of a real service (the machine's PostgreSQL or Redis),
- * to make that service stall without touching it: `stall()` keeps every connection open (new
- * ones are accepted too) but forwards no byte, as a frozen network or server would; `resume()`
- * forwards what was held, in order, then everything again.
+ * Helpers of the stall tests: a TCP proxy the test controls, in front of a real service (the
+ * machine's PostgreSQL or Redis), to make that service stall without touching it: `stall()` keeps
+ * every connection open (new ones are accepted too) but forwards no byte, as a frozen network or
+ * server would; `resume()` forwards what was held, in order, then everything again. And what the
+ * tests check of a stalled instance: `/readyz`.
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { expect } from 'vitest';
+import { within } from './process/tprocess.js';
 
 /** Which bytes a stall holds: both directions, or only the service's answers. */
 export type StallDirection = 'both' | 'answers';
@@ -87,4 +90,40 @@ export async function tproxy(url: string): Promise<TProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** What `/readyz` answered. */
+export interface TReadiness {
+  status: number;
+  body: { status: string; reason?: string };
+}
+
+/** GETs `${url}/readyz`. */
+export async function treadyz(url: string): Promise<TReadiness> {
+  const res = await fetch(`${url}/readyz`);
+  return { status: res.status, body: (await res.json()) as TReadiness['body'] };
+}
+
+/** Checks that `${url}/readyz` answers 503 within 2 s, with a reason naming `component`. */
+export async function expectUnready(url: string, component: RegExp): Promise<void> {
+  const started = Date.now();
+  const readiness = await within(treadyz(url), 2_000, '/readyz during the stall');
+  expect(Date.now() - started).toBeLessThan(2_000);
+  expect(readiness).toMatchObject({
+    status: 503,
+    body: { status: 'unavailable', reason: expect.stringMatching(component) },
+  });
+}
+
+/** Polls `check` until it holds; rejects after `ms` naming `what`. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  what: string,
+  ms = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
