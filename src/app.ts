@@ -15,7 +15,13 @@ import { createBus, type OpenedBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { AuthenticationError, ShuttingDownError, StoreError } from './errors.js';
+import { withDeadline } from './deadline.js';
+import {
+  AuthenticationError,
+  ShuttingDownError,
+  StoreError,
+  StoreUnavailableError,
+} from './errors.js';
 import { createPublisher, type PublishFn } from './events/publish.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
@@ -134,6 +140,12 @@ query History {
 }
 `;
 
+/**
+ * How long `/readyz` waits for the store and the bus, ms: a healthy one answers in milliseconds,
+ * and the answer must reach a load balancer within its own timeout (often 2 s).
+ */
+const READY_TIMEOUT_MS = 1_000;
+
 /** How long shutdown waits for requests in progress before it closes the store anyway, ms. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -163,7 +175,9 @@ export async function buildApp(
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
   const metrics = createMetrics();
-  const store = metrics.measureStore(options.store ?? (await createStore(config.store)));
+  const store = metrics.measureStore(
+    options.store ?? (await createStore(config.store, { timeoutMs: config.storeTimeoutMs })),
+  );
   let bus: OpenedBus;
   // A server on the memory bus must be alone on its store; one on a shared bus may have company.
   let claim: StoreClaim | null = null;
@@ -171,7 +185,7 @@ export async function buildApp(
     if (!options.store) {
       claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared');
     }
-    bus = await createBus(config.bus, logger);
+    bus = await createBus(config.bus, logger, config.busTimeoutMs);
   } catch (err) {
     await claim?.release();
     if (!options.store) await store.close();
@@ -187,9 +201,11 @@ export async function buildApp(
     hub.dispatch(events);
   };
   // A shared bus interleaves the events of several instances and can lose messages while it is
-  // disconnected: the sequencer restores cursor order and fills gaps from the store.
+  // disconnected: the sequencer restores cursor order and fills gaps from the store. PostgreSQL
+  // can commit an append whose answer never came (a stalled connection): the publisher got an
+  // error and dispatched nothing, so the sequencer finds such events in the store too.
   const sequencer =
-    bus.kind === 'memory'
+    bus.kind === 'memory' && store.kind !== 'postgres'
       ? null
       : createSequencer({
           store,
@@ -199,7 +215,7 @@ export async function buildApp(
         });
   const unsubscribe = bus.subscribe((events) => {
     if (!sequencer) return dispatch(events);
-    metrics.arrivedFromBus(events);
+    if (bus.kind !== 'memory') metrics.arrivedFromBus(events);
     sequencer.receive(events);
   });
   const stopResync = bus.onResync?.(() => void sequencer?.resync());
@@ -244,7 +260,7 @@ export async function buildApp(
     const done = publishTimed(inputs);
     const settled = done.catch((err: unknown) => {
       if (outages.failed(err)) return;
-      if (err instanceof StoreError) {
+      if (err instanceof StoreError || err instanceof StoreUnavailableError) {
         system.report('tidings.store.error', 'ERROR', `[store] a publish failed: ${err.message}`, {
           store: store.kind,
         });
@@ -368,10 +384,15 @@ export async function buildApp(
     execute,
     logger,
     maxRequestBytes: config.maxRequestBytes,
+    // Whatever hangs, the answer comes within the readiness deadline.
     ready: async () => {
       claim?.check();
-      await store.ping();
-      await bus.ping();
+      const late = (what: string) => () =>
+        new Error(`[${what}] did not answer the readiness check within ${READY_TIMEOUT_MS} ms`);
+      await Promise.all([
+        withDeadline(store.ping(), READY_TIMEOUT_MS, late(`store:${store.kind}`)),
+        withDeadline(bus.ping(), READY_TIMEOUT_MS, late(`bus:${bus.kind}`)),
+      ]);
     },
     isClosing: () => closing !== null,
     authenticate: async (req) => {

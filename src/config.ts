@@ -19,6 +19,16 @@ export interface TidingsConfig {
   store: string;
   /** Bus URL. @default 'memory' */
   bus: string;
+  /**
+   * Deadline of each call to the store, ms: past it a publish answers `STORE_UNAVAILABLE`.
+   * @default 5000
+   */
+  storeTimeoutMs: number;
+  /**
+   * Deadline of each call to the bus, ms: a bus connection silent this long is reconnected.
+   * @default 5000
+   */
+  busTimeoutMs: number;
   /** @default 'none' on loopback */
   auth: 'none' | 'jwt';
   /** Interval of the SSE keepalive comment, ms. @default 15000 */
@@ -85,6 +95,8 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   host: '127.0.0.1',
   store: 'sqlite:./data/tidings.db',
   bus: 'memory',
+  storeTimeoutMs: 5_000,
+  busTimeoutMs: 5_000,
   auth: 'none',
   keepaliveMs: 15_000,
   retryMs: 2_000,
@@ -142,6 +154,15 @@ const int =
     return n;
   };
 
+/** Parses a deadline: a duration from 100 ms to 10 minutes. */
+const deadline =
+  (what: string) =>
+  (raw: string): number => {
+    const ms = parseDuration(what, raw);
+    if (ms < 100 || ms > 600_000) fail(what, raw, 'a duration from 100ms to 10m, such as 5s');
+    return ms;
+  };
+
 /** Parses `30d`, `12h`, `15m`, `10s`, `500ms`. */
 export function parseDuration(what: string, raw: string): number {
   const m = DURATION.exec(raw.trim());
@@ -181,6 +202,20 @@ export const SETTINGS: readonly Setting[] = [
   },
   { key: 'store', env: 'TIDINGS_STORE', flag: 'store', help: 'event store URL', parse: storeUrl },
   { key: 'bus', env: 'TIDINGS_BUS', flag: 'bus', help: 'event bus URL', parse: busUrl },
+  {
+    key: 'storeTimeoutMs',
+    env: 'TIDINGS_STORE_TIMEOUT',
+    flag: 'store-timeout',
+    help: 'deadline of each store call (5s); past it a publish answers STORE_UNAVAILABLE',
+    parse: deadline('TIDINGS_STORE_TIMEOUT'),
+  },
+  {
+    key: 'busTimeoutMs',
+    env: 'TIDINGS_BUS_TIMEOUT',
+    flag: 'bus-timeout',
+    help: 'deadline of each bus call (5s); a bus silent that long is reconnected',
+    parse: deadline('TIDINGS_BUS_TIMEOUT'),
+  },
   {
     key: 'auth',
     env: 'TIDINGS_AUTH',

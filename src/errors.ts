@@ -14,6 +14,7 @@ export type TidingsErrorCode =
   | 'STORE_ERROR'
   | 'STORE_FULL'
   | 'STORE_BUSY'
+  | 'STORE_UNAVAILABLE'
   | 'BUS_ERROR'
   | 'SHUTTING_DOWN'
   | 'SLOW_CONSUMER'
@@ -95,7 +96,7 @@ export class StoreError extends TidingsError {
  * (`STORE_FULL`) or another process holds its file locked (`STORE_BUSY`). Nothing was stored; the
  * message says what to do, and the store takes writes again by itself once the cause is gone.
  */
-export class StoreUnavailableError extends TidingsError {
+export class StoreBlockedError extends TidingsError {
   declare readonly code: 'STORE_FULL' | 'STORE_BUSY';
   constructor(
     code: 'STORE_FULL' | 'STORE_BUSY',
@@ -103,6 +104,20 @@ export class StoreUnavailableError extends TidingsError {
     options: { cause?: unknown } = {},
   ) {
     super(code, message, options);
+  }
+}
+
+/**
+ * The store did not answer in time (`TIDINGS_STORE_TIMEOUT`) or could not be reached. A write
+ * may or may not have been stored: sending it again with the same ids is safe, since a repeated
+ * id is stored once. The message is safe to show to clients; the `cause` has the detail.
+ */
+export class StoreUnavailableError extends TidingsError {
+  constructor(
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super('STORE_UNAVAILABLE', message, options);
   }
 }
 

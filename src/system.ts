@@ -5,7 +5,7 @@
  * how many were folded into it.
  */
 import type { Logger } from 'pino';
-import { StoreUnavailableError } from './errors.js';
+import { StoreBlockedError } from './errors.js';
 import type { PublishFn } from './events/publish.js';
 import { SYSTEM_INBOX, type Severity } from './events/types.js';
 
@@ -48,7 +48,7 @@ export function createSystemEvents(options: SystemEventsOptions): SystemEvents {
   const deferred = new Map<string, Parameters<PublishFn>[0][number]>();
   const store = (input: Parameters<PublishFn>[0][number]) =>
     publish([input]).catch((err: unknown) => {
-      if (err instanceof StoreUnavailableError) deferred.set(input.type, input);
+      if (err instanceof StoreBlockedError) deferred.set(input.type, input);
       logger.error(
         { err, type: input.type },
         '[system] the report could not be stored; it is only logged',

@@ -157,6 +157,34 @@ describe('loadConfig', () => {
   });
 });
 
+describe('store and bus deadlines', () => {
+  it('should read TIDINGS_STORE_TIMEOUT and TIDINGS_BUS_TIMEOUT as durations, 5 s by default', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({ storeTimeoutMs: 5_000, busTimeoutMs: 5_000 });
+    expect(loadConfig({ TIDINGS_STORE_TIMEOUT: '2s', TIDINGS_BUS_TIMEOUT: '750ms' })).toMatchObject(
+      { storeTimeoutMs: 2_000, busTimeoutMs: 750 },
+    );
+    expect(loadConfig({}, { 'store-timeout': '1m', 'bus-timeout': '10s' })).toMatchObject({
+      storeTimeoutMs: 60_000,
+      busTimeoutMs: 10_000,
+    });
+  });
+
+  it.each([
+    [
+      { TIDINGS_STORE_TIMEOUT: '50ms' },
+      /TIDINGS_STORE_TIMEOUT="50ms" is invalid: expected a duration from 100ms to 10m/,
+    ],
+    [
+      { TIDINGS_BUS_TIMEOUT: '1h' },
+      /TIDINGS_BUS_TIMEOUT="1h" is invalid: expected a duration from 100ms to 10m/,
+    ],
+    [{ TIDINGS_BUS_TIMEOUT: '5' }, /TIDINGS_BUS_TIMEOUT="5" is invalid: expected a duration/],
+  ])('should refuse %j with a ConfigError naming it', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
 describe('helpers', () => {
   it('should parse durations', () => {
     expect(parseDuration('X', '500ms')).toBe(500);

@@ -11,12 +11,17 @@ import type { EventBus } from './types.js';
 export type OpenedBus = EventBus & Partial<Pick<ResyncingBus, 'onResync'>>;
 
 /**
- * Opens the bus at `url`.
+ * Opens the bus at `url`; `timeoutMs` is the deadline of each call to a Redis bus (5000 ms when
+ * not given).
  * @throws ConfigError for an unsupported URL; BusError when the bus cannot be reached.
  */
-export async function createBus(url: string, logger: Logger): Promise<OpenedBus> {
+export async function createBus(
+  url: string,
+  logger: Logger,
+  timeoutMs?: number,
+): Promise<OpenedBus> {
   if (url === 'memory') return createMemoryBus();
-  if (/^rediss?:\/\//.test(url)) return createRedisBus(url, { logger });
+  if (/^rediss?:\/\//.test(url)) return createRedisBus(url, { logger, timeoutMs });
   throw new ConfigError(
     `TIDINGS_BUS=${url}: not available in this version; use memory or redis://host:6379`,
   );

@@ -5,6 +5,14 @@
  * (see `onResync` and the sequencer): a lost message is never a lost event.
  *
  * URL: `redis://[user:password@]host:port[/db][?channel=tidings:events]`; `rediss://` for TLS.
+ *
+ * ## Stalls
+ *
+ * A connection can stay open while nothing comes through it (a stalled network, a frozen
+ * server): TCP reports nothing, and a subscriber waiting for messages would wait forever. Every
+ * command has a deadline (`timeoutMs`, ioredis's `commandTimeout`, which also covers the checks a
+ * reconnection makes), and both connections are pinged at that interval: a connection whose
+ * ping gets no answer in time is reported down and reconnected, exactly like a closed one.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -27,15 +35,28 @@ function describe(url: URL): string {
   return `${url.protocol}//${url.hostname}:${url.port || '6379'}${url.pathname}`;
 }
 
+/** Options of {@link createRedisBus}. */
+export interface RedisBusOptions {
+  logger: Logger;
+  /** How long a connection may take to open, ms. @default 5000 */
+  connectTimeoutMs?: number;
+  /**
+   * Deadline of each command, ms, and the interval of the pings that find a stalled connection.
+   * @default 5000
+   */
+  timeoutMs?: number;
+}
+
 /**
  * Connects to Redis and subscribes to the channel; resolves once both connections are ready.
  * @throws BusError when Redis cannot be reached within `connectTimeoutMs`.
  */
 export async function createRedisBus(
   rawUrl: string,
-  options: { logger: Logger; connectTimeoutMs?: number },
+  options: RedisBusOptions,
 ): Promise<ResyncingBus> {
   const { logger } = options;
+  const timeoutMs = options.timeoutMs ?? 5_000;
   const url = new URL(rawUrl);
   const channel = url.searchParams.get('channel') ?? DEFAULT_CHANNEL;
   url.searchParams.delete('channel');
@@ -46,6 +67,9 @@ export async function createRedisBus(
     retryStrategy: (attempt: number) => Math.min(2_000, 50 * 2 ** Math.min(attempt, 6)),
     maxRetriesPerRequest: 1,
     connectTimeout: options.connectTimeoutMs ?? 5_000,
+    commandTimeout: timeoutMs,
+    // TCP keepalive finds a peer that vanished while the connection was idle.
+    keepAlive: 10_000,
   };
   const publisher = new Redis(url.toString(), connectionOptions);
   const subscriber = new Redis(url.toString(), connectionOptions);
@@ -57,33 +81,57 @@ export async function createRedisBus(
   const resyncs = new Set<() => void>();
   const statuses = new Set<(status: 'down' | 'up') => void>();
   let closed = false;
-  let lostConnection = false;
-
-  for (const [name, connection] of [
+  const connections = [
     ['publisher', publisher],
     ['subscriber', subscriber],
-  ] as const) {
+  ] as const;
+  type Name = (typeof connections)[number][0];
+  /** The connections lost (closed or stalled) and not ready again yet. */
+  const down = new Set<Name>();
+
+  /** Counts `name` as lost; the first one lost makes the bus down. */
+  function lost(name: Name, reason: string): void {
+    if (closed || down.has(name)) return;
+    down.add(name);
+    if (down.size > 1) return;
+    logger.error(
+      { bus: where, connection: name, reason },
+      '[bus:redis] disconnected: reconnecting; streams catch up from the store',
+    );
+    for (const callback of statuses) callback('down');
+  }
+
+  /** Counts `name` as ready again; the bus is up once none is lost. */
+  function regained(name: Name): void {
+    if (closed || !down.delete(name)) return;
+    // Messages sent while the subscriber was away are lost: read them from the store.
+    if (name === 'subscriber') for (const callback of resyncs) callback();
+    if (down.size > 0) return;
+    logger.info({ bus: where }, '[bus:redis] reconnected: catching up from the store');
+    for (const callback of statuses) callback('up');
+  }
+
+  for (const [name, connection] of connections) {
     connection.on('error', (err: Error) => {
       if (!closed)
         logger.warn({ err: err.message, bus: where, connection: name }, '[bus:redis] error');
     });
+    connection.on('close', () => lost(name, 'connection closed'));
+    connection.on('ready', () => regained(name));
   }
-  subscriber.on('close', () => {
-    if (closed || lostConnection) return;
-    lostConnection = true;
-    logger.error(
-      { bus: where },
-      '[bus:redis] disconnected: reconnecting; streams catch up from the store',
-    );
-    for (const callback of statuses) callback('down');
-  });
-  subscriber.on('ready', () => {
-    if (!lostConnection) return;
-    lostConnection = false;
-    logger.info({ bus: where }, '[bus:redis] reconnected: catching up from the store');
-    for (const callback of resyncs) callback();
-    for (const callback of statuses) callback('up');
-  });
+
+  /** Pings each ready connection; one that does not answer in time is reconnected. */
+  const pings = setInterval(() => {
+    for (const [name, connection] of connections) {
+      if (connection.status !== 'ready') continue;
+      connection.ping().catch((err: unknown) => {
+        if (closed || connection.status !== 'ready') return;
+        lost(name, `no answer to a ping within ${timeoutMs} ms: ${(err as Error).message}`);
+        connection.disconnect(true);
+      });
+    }
+  }, timeoutMs);
+  pings.unref();
   subscriber.on('message', (from: string, message: string) => {
     if (from === controlChannel) {
       let parsed: { origin?: unknown; message?: unknown };
@@ -113,6 +161,7 @@ export async function createRedisBus(
     await subscriber.subscribe(channel, controlChannel);
   } catch (err) {
     closed = true;
+    clearInterval(pings);
     publisher.disconnect();
     subscriber.disconnect();
     throw new BusError(
@@ -164,7 +213,7 @@ export async function createRedisBus(
     },
     async ping() {
       if (closed) throw new BusError('[bus:redis] the bus is closed');
-      if (publisher.status !== 'ready' || subscriber.status !== 'ready') {
+      if (publisher.status !== 'ready' || subscriber.status !== 'ready' || down.size > 0) {
         throw new BusError(
           `[bus:redis] not connected to ${where} (${subscriber.status}): reconnecting`,
         );
@@ -180,6 +229,7 @@ export async function createRedisBus(
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(pings);
       handlers.clear();
       await Promise.allSettled([subscriber.quit(), publisher.quit()]);
     },

@@ -46,7 +46,8 @@ export interface TidingsClientOptions {
    */
   backoff?: { minMs?: number; maxMs?: number };
   /**
-   * Attempts of a publish whose answer was lost (network error, 502–504, `SHUTTING_DOWN`).
+   * Attempts of a publish whose answer was lost (network error, 502–504, `SHUTTING_DOWN`,
+   * `STORE_UNAVAILABLE`).
    * @default 5
    */
   publishAttempts?: number;
@@ -143,6 +144,7 @@ const RESUMABLE = new Set([
   'SHUTTING_DOWN',
   'SLOW_CONSUMER',
   'STORE_ERROR',
+  'STORE_UNAVAILABLE',
   'TOKEN_EXPIRED',
   'STREAM_ENDED',
   'INTERNAL_SERVER_ERROR',
@@ -218,6 +220,7 @@ export function createTidingsClient(options: TidingsClientOptions): TidingsClien
           err instanceof TidingsClientError &&
           (err.code === 'NETWORK' ||
             err.code === 'SHUTTING_DOWN' ||
+            err.code === 'STORE_UNAVAILABLE' ||
             RETRY_STATUS.has(Number(err.code.replace('HTTP_', ''))));
         if (!retry || i >= publishAttempts) throw err;
         await new Promise((resolve) => setTimeout(resolve, delay(i)));

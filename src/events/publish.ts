@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.js';
-import { TidingsError, ValidationError } from '../errors.js';
+import { StoreUnavailableError, TidingsError, ValidationError } from '../errors.js';
 import type { AppendOutcome, EventStore } from '../store/types.js';
 import type { NewEvent, StoredEvent } from './types.js';
 import { validateEventInput, type PublishEventInput, type ValidationLimits } from './validate.js';
@@ -56,6 +56,11 @@ interface Pending {
  * while a commit is in progress form the next group. When a group fails, its callers are retried
  * one by one, so a conflicting (or otherwise failing) caller gets the error alone; a caller's own
  * batch stays atomic either way.
+ *
+ * When the store is unavailable (it did not answer within its deadline), the callers of the group
+ * and every caller queued behind it get a `StoreUnavailableError` at once, with their events' ids
+ * in `extensions.ids`: retrying caller by caller, or letting the queue wait, would keep each of
+ * them one more deadline. The events may have been stored: a retry with the same ids is safe.
  */
 export function createPublisher(options: PublisherOptions): PublishFn {
   const { store, bus, limits, logger } = options;
@@ -82,20 +87,45 @@ export function createPublisher(options: PublisherOptions): PublishFn {
     }
   }
 
-  /** Appends one group in one transaction, then answers each of its callers. */
-  async function commit(group: readonly Pending[]): Promise<void> {
+  /** Answers each of `callers` with `err`, and with the ids a retry must use. */
+  function unavailable(err: StoreUnavailableError, callers: readonly Pending[]): void {
+    for (const pending of callers) {
+      pending.reject(
+        new StoreUnavailableError(`${err.message} (the ids are in extensions.ids)`, {
+          cause: err,
+          details: { ...err.details, ids: pending.events.map((e) => e.id) },
+        }),
+      );
+    }
+  }
+
+  /**
+   * Appends one group in one transaction, then answers each of its callers. Resolves with the
+   * error when the store was unavailable; every caller queued meanwhile got it too.
+   */
+  async function commit(group: readonly Pending[]): Promise<StoreUnavailableError | null> {
     const only = group.length === 1 ? group[0] : undefined;
     let outcomes: AppendOutcome[];
     try {
       outcomes = await store.append(only ? only.events : group.flatMap((p) => p.events));
     } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        unavailable(err, [...group, ...queue.splice(0)]);
+        return err;
+      }
       if (only) {
         only.reject(err);
-        return;
+        return null;
       }
       // One caller's events (a reused id with other content, say) must not fail the others.
-      for (const pending of group) await commit([pending]);
-      return;
+      for (const [i, pending] of group.entries()) {
+        const down = await commit([pending]);
+        if (down) {
+          unavailable(down, group.slice(i + 1));
+          return down;
+        }
+      }
+      return null;
     }
     dispatch(outcomes);
     let offset = 0;
@@ -103,6 +133,7 @@ export function createPublisher(options: PublisherOptions): PublishFn {
       pending.resolve(outcomes.slice(offset, offset + pending.events.length));
       offset += pending.events.length;
     }
+    return null;
   }
 
   /** Takes the next group off the queue: at least one caller, then up to `maxGroupEvents`. */

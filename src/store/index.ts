@@ -34,12 +34,18 @@ function sqlitePath(url: string): string | null {
  * @throws ConfigError for an unsupported scheme or a malformed PostgreSQL URL.
  * @throws StoreError when the store cannot be opened (unreachable server, refused login, …).
  */
-export async function createStore(url: string): Promise<EventStore> {
+export async function createStore(
+  url: string,
+  options: {
+    /** Deadline of each call to a PostgreSQL store, ms. @default 5000 */
+    timeoutMs?: number;
+  } = {},
+): Promise<EventStore> {
   const trimmed = url.trim();
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(trimmed)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') {
     const { createPostgresStore } = await import('./postgres.js');
-    return createPostgresStore({ url: trimmed });
+    return createPostgresStore({ url: trimmed, timeoutMs: options.timeoutMs });
   }
   const path = sqlitePath(trimmed);
   if (path !== null) {

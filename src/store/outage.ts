@@ -5,7 +5,7 @@
  * write while it is in trouble.
  */
 import type { Logger } from 'pino';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreBlockedError } from '../errors.js';
 import type { SystemEvents } from '../system.js';
 import type { EventStore } from './types.js';
 
@@ -38,12 +38,12 @@ const EVENT_TYPE = {
   STORE_BUSY: 'tidings.store.busy',
 } as const;
 
-/** Starts the watch; it does nothing until a publish fails with a {@link StoreUnavailableError}. */
+/** Starts the watch; it does nothing until a publish fails with a {@link StoreBlockedError}. */
 export function watchOutages(options: OutageWatchOptions): OutageWatch {
   const { store, system, logger } = options;
   const probeMs = options.probeMs ?? 1000;
   /** The outage being followed: what it was, since when, and how many publishes it failed. */
-  let outage: { code: StoreUnavailableError['code']; since: number; failed: number } | null = null;
+  let outage: { code: StoreBlockedError['code']; since: number; failed: number } | null = null;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -82,7 +82,7 @@ export function watchOutages(options: OutageWatchOptions): OutageWatch {
 
   return {
     failed(err) {
-      if (!(err instanceof StoreUnavailableError)) return false;
+      if (!(err instanceof StoreBlockedError)) return false;
       if (outage) outage.failed++;
       else outage = { code: err.code, since: Date.now(), failed: 1 };
       system.report(EVENT_TYPE[err.code], 'ERROR', err.message, {

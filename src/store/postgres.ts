@@ -38,7 +38,14 @@
  */
 import pg from 'pg';
 import type { PoolConfig, QueryResultRow } from 'pg';
-import { ConfigError, StoreError, TidingsError, ValidationError } from '../errors.js';
+import { withDeadline } from '../deadline.js';
+import {
+  ConfigError,
+  StoreError,
+  StoreUnavailableError,
+  TidingsError,
+  ValidationError,
+} from '../errors.js';
 import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
@@ -67,6 +74,14 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long to wait for a connection (a new one, or a free one of the pool), ms. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * Deadline of each call, ms: a call that takes longer (waiting for a connection included)
+   * fails with a `StoreUnavailableError`. PostgreSQL's `statement_timeout` and node-postgres's
+   * `query_timeout` are set to it too, so the server gives up on a statement nobody waits for
+   * any more, and a connection whose answer did not come is closed rather than reused.
+   * @default 5000
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -83,6 +98,7 @@ export const postgresDialect: SqlDialect = {
 
 const DEFAULT_POOL = 10;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 5_000;
 const MAX_POOL = 1000;
 /** Attempts of an append whose insert met an id stored concurrently. */
 const APPEND_ATTEMPTS = 3;
@@ -290,6 +306,21 @@ function explain(err: unknown, target: Target): { text: string; known: boolean }
   return { text: code ? `${detail} (SQLSTATE ${code})` : detail, known: false };
 }
 
+/** SQLSTATEs of a statement cancelled (`statement_timeout`) or a server going down. */
+const UNAVAILABLE_STATES = new Set(['57014', '57P01', '57P02', '57P03']);
+/** node-postgres's words for a connection lost, not made in time, or not answering in time. */
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable/i;
+
+/**
+ * Whether `err` says PostgreSQL could not be reached or did not answer in time, rather than that
+ * it refused the call: the call may succeed later, unchanged.
+ */
+const isUnavailable = (err: unknown): boolean =>
+  NETWORK_CODES.has(codeOf(err)) ||
+  UNAVAILABLE_STATES.has(codeOf(err)) ||
+  UNAVAILABLE_MESSAGE.test(message(err));
+
 /** Whether `err` is the unique index on `events (id, inbox)` refusing a row. */
 const isIdTaken = (err: unknown): boolean =>
   codeOf(err) === '23505' && (err as { constraint?: unknown }).constraint === 'events_id_inbox_key';
@@ -328,6 +359,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const schema = options.schema ?? settings.schema;
   checkSchema(schema);
   const poolSize = options.poolSize ?? settings.poolSize;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const target: Target = {
     ...settings.target,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -338,22 +370,29 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     connectionTimeoutMillis: target.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
+    // A connection to a server that vanished without a word is found out within a minute.
+    keepAliveInitialDelayMillis: 10_000,
     application_name: 'tidings',
     types: TYPES,
   };
-  const pool = new pg.Pool(config);
+  const pool = new pg.Pool({ ...config, statement_timeout: timeoutMs, query_timeout: timeoutMs });
   // An idle connection that breaks (a server restart, say) is dropped from the pool; the next
   // query opens a new one, or fails with a StoreError that says why.
   pool.on('error', () => {});
 
+  // Migrating a large table may take longer than any call should: it gets a connection of its
+  // own, without the deadlines.
+  const setup = new pg.Pool({ ...config, max: 1 });
+  setup.on('error', () => {});
   try {
-    const client = await pool.connect();
+    const client = await setup.connect();
     try {
       await migrate(client, schema);
     } finally {
       client.release();
     }
   } catch (err) {
+    await setup.end().catch(() => {});
     await pool.end().catch(() => {});
     if (err instanceof TidingsError) throw err;
     const { text, known } = explain(err, target);
@@ -365,6 +404,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       { cause: err },
     );
   }
+
+  await setup.end().catch(() => {});
 
   const s = quoteIdent(schema);
   const EVENTS = `${s}.events`;
@@ -425,19 +466,42 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   let closed = false;
   const closedError = () => new StoreError('[store:postgres] the store is closed');
+  /**
+   * The error of a call past its deadline (`cause` null) or that could not reach the server. The
+   * message is shown to clients: the server's address and the detail stay in the `cause`.
+   */
+  const unavailable = (op: string, cause: unknown) => {
+    const what =
+      cause === null
+        ? `PostgreSQL did not complete ${op} within ${timeoutMs} ms (TIDINGS_STORE_TIMEOUT)`
+        : `${op} failed: PostgreSQL is unreachable or not answering`;
+    const todo =
+      op === 'append'
+        ? 'the events may or may not be stored: send them again with the same ids in a moment ' +
+          '(a repeated id is stored once)'
+        : 'retry in a moment';
+    return new StoreUnavailableError(`[store:postgres] ${what}; ${todo}`, {
+      cause: cause ?? undefined,
+    });
+  };
 
   async function rows<R extends QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
     return (await pool.query<R>(sql, params)).rows;
   }
 
-  /** Runs `fn` on the open store, wrapping PostgreSQL errors in a {@link StoreError}. */
+  /**
+   * Runs `fn` on the open store within the deadline, wrapping PostgreSQL errors in a
+   * {@link StoreError}, or a {@link StoreUnavailableError} when the server could not be reached or
+   * did not answer in time.
+   */
   async function run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     if (closed) throw closedError();
     try {
-      return await fn();
+      return await withDeadline(fn(), timeoutMs, () => unavailable(op, null));
     } catch (err) {
       if (err instanceof TidingsError) throw err;
       if (closed) throw closedError();
+      if (isUnavailable(err)) throw unavailable(op, err);
       throw new StoreError(`[store:postgres] ${op} failed: ${explain(err, target).text}`, {
         cause: err,
       });

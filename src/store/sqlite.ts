@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import {
   ConfigError,
   StoreError,
-  StoreUnavailableError,
+  StoreBlockedError,
   TidingsError,
   ValidationError,
 } from '../errors.js';
@@ -199,10 +199,10 @@ function message(err: unknown): string {
  * The error of a write that failed for a reason the operator can fix (a full disk, a file locked
  * by another process), saying what to do; `null` for any other failure.
  */
-function unavailableError(path: string, op: string, err: unknown): StoreUnavailableError | null {
+function unavailableError(path: string, op: string, err: unknown): StoreBlockedError | null {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === 'SQLITE_FULL') {
-    return new StoreUnavailableError(
+    return new StoreBlockedError(
       'STORE_FULL',
       `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. Free ` +
         'space on that disk (or raise its quota); writes resume by themselves once there is ' +
@@ -211,7 +211,7 @@ function unavailableError(path: string, op: string, err: unknown): StoreUnavaila
     );
   }
   if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
-    return new StoreUnavailableError(
+    return new StoreBlockedError(
       'STORE_BUSY',
       `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
         "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
@@ -369,8 +369,8 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
    * Why writes fail now (a full disk, a file locked by another process), from the failed write
    * until a write succeeds again; while it is set, {@link EventStore.ping} tries a write.
    */
-  let trouble: StoreUnavailableError | null = null;
-  function setTrouble(next: StoreUnavailableError | null): void {
+  let trouble: StoreBlockedError | null = null;
+  function setTrouble(next: StoreBlockedError | null): void {
     // While the file is locked, writes fail at once instead of each blocking the event loop for
     // the busy timeout: a publish retried caller by caller would otherwise freeze the server.
     const wait = next?.code === 'STORE_BUSY' ? 0 : BUSY_TIMEOUT_MS;
@@ -382,7 +382,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
 
   /**
    * Runs `fn` on the open database, wrapping SQLite errors in a {@link StoreError}, or in a
-   * {@link StoreUnavailableError} when the disk is full or the file locked. A `write` that
+   * {@link StoreBlockedError} when the disk is full or the file locked. A `write` that
    * succeeds ends such trouble.
    */
   async function run<T>(op: string, fn: () => T, write = false): Promise<T> {

@@ -116,7 +116,7 @@ export interface EventStore {
   lastSeq(): Promise<number>;
   /**
    * Checks the store answers, and after a write it refused for a full disk or a locked file, that
-   * it takes writes again; rejects with a `StoreError` (or `StoreUnavailableError`) otherwise.
+   * it takes writes again; rejects with a `StoreError` (or `StoreBlockedError`) otherwise.
    */
   ping(): Promise<void>;
   /** Closes the store; further calls reject. */

@@ -24,7 +24,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { createBrowserRules } from '../auth/browser.js';
 import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { serveConsole } from '../console/serve.js';
-import { AuthenticationError } from '../errors.js';
+import { AuthenticationError, StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
@@ -427,6 +427,10 @@ export function createRequestListener(options: RequestListenerOptions) {
       } else if (err instanceof AuthenticationError) {
         res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
         json(res, 401, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+      } else if (err instanceof StoreUnavailableError) {
+        // The store did not answer (the revocation check of the token, say): try again shortly.
+        res.setHeader('retry-after', '1');
+        json(res, 503, { errors: [{ message: err.message, extensions: { code: err.code } }] });
       } else if (err instanceof HttpError) {
         json(res, err.status, {
           errors: [{ message: err.message, extensions: { code: err.code } }],

@@ -66,6 +66,7 @@ describe('tidings (in process)', () => {
     [['serve'], { HOST: '0.0.0.0' }, /no auth is configured/],
     [['serve', '--max-filter-items', '501'], {}, /--max-filter-items="501" is invalid/],
     [['serve'], { TIDINGS_ALLOWED_HOSTS: 'https://x' }, /TIDINGS_ALLOWED_HOSTS="https:\/\/x"/],
+    [['serve', '--store-timeout', '50ms'], {}, /--store-timeout="50ms" is invalid/],
   ])('should refuse %j %j with one line and exit 2', async (args, env, message) => {
     const c = capture();
     expect(await main(args, c.io, env)).toBe(2);

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../../src/bus/memory.js';
-import { ConflictError } from '../../src/errors.js';
+import { ConflictError, StoreUnavailableError } from '../../src/errors.js';
 import { createPublisher } from '../../src/events/publish.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { createHub } from '../../src/hub/hub.js';
@@ -159,6 +159,51 @@ describe('publish', () => {
     expect(delivered.map((e) => e.seq)).toEqual([2, 3]);
     const [kept] = await byIds(inner, ['taken']);
     expect(kept?.message).toBe('original');
+    await inner.close();
+  });
+
+  it('should answer a group and the callers queued behind it STORE_UNAVAILABLE after one append, each with its ids', async () => {
+    const inner = createSqliteStore({ path: ':memory:' });
+    const { store, appends } = counting(inner);
+    const first = { fail: (err: Error): void => void err };
+    const { publish, delivered } = publisherOn({
+      ...store,
+      // The first append does not answer until the test says so; the next ones work.
+      append: (events) =>
+        appends.length > 0
+          ? store.append(events)
+          : new Promise((_, reject) => {
+              appends.push(events.length);
+              first.fail = reject;
+            }),
+    });
+
+    const grouped = [
+      publish([{ id: 'g1', type: 'x' }]),
+      publish([{ type: 'x' }, { type: 'x' }]),
+    ].map((p) => p.catch((err: unknown) => err));
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = publish([{ id: 'q1', type: 'x' }]).catch((err: unknown) => err);
+    first.fail(new StoreUnavailableError('[store:test] did not answer in time'));
+
+    const [g1, g2, q1] = await Promise.all([...grouped, queued]);
+    for (const err of [g1, g2, q1]) {
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE', expose: true });
+    }
+    expect((g1 as StoreUnavailableError).details.ids).toEqual(['g1']);
+    expect((g2 as StoreUnavailableError).details.ids).toEqual([
+      expect.any(String),
+      expect.any(String),
+    ]);
+    expect((q1 as StoreUnavailableError).details.ids).toEqual(['q1']);
+    // One append for the group; no caller was tried again alone, the queued one not at all.
+    expect(appends).toEqual([3]);
+
+    const [retried] = await publish([{ id: 'q1', type: 'x' }]);
+    expect(retried?.id).toBe('q1');
+    expect(appends).toEqual([3, 1]);
+    expect(delivered.map((e) => e.id)).toEqual(['q1']);
     await inner.close();
   });
 
