@@ -42,6 +42,7 @@ afterAll(async () => {
   const admin = new pg.Client({ connectionString: PG });
   await admin.connect();
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema}_jwt CASCADE`);
   await admin.end();
 });
 
@@ -149,7 +150,14 @@ describe('a stalled PostgreSQL', () => {
   });
 
   it('should answer a request whose token cannot be checked for revocation 503 STORE_UNAVAILABLE', async () => {
-    const guarded = await tserver({ ...JWT_CONFIG, store: storeUrl, storeTimeoutMs: TIMEOUT_MS });
+    // A schema of its own: a second server on the memory bus may not share the first one's.
+    const own = new URL(storeUrl);
+    own.searchParams.set('schema', `${schema}_jwt`);
+    const guarded = await tserver({
+      ...JWT_CONFIG,
+      store: own.toString(),
+      storeTimeoutMs: TIMEOUT_MS,
+    });
     try {
       const token = bearer(await hs256({ sub: 'app', scope: 'events:read events:publish' }));
       proxy.stall();
