@@ -122,6 +122,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOST: '0.0.0.0', TIDINGS_AUTH: 'none' }).host).toBe('0.0.0.0');
   });
 
+  it('should read the header timeout, and refuse a bad one', () => {
+    expect(DEFAULT_CONFIG.headerTimeoutMs).toBe(15_000);
+    const env = { TIDINGS_HEADER_TIMEOUT: '2s' };
+    expect(loadConfig(env).headerTimeoutMs).toBe(2000);
+    expect(loadConfig(env, { 'header-timeout': '500ms' }).headerTimeoutMs).toBe(500);
+    expect(() => loadConfig({ TIDINGS_HEADER_TIMEOUT: '10ms' })).toThrow(
+      /TIDINGS_HEADER_TIMEOUT="10ms" is invalid: expected from 100ms to 10m/,
+    );
+    expect(() => loadConfig({}, { 'header-timeout': 'soon' })).toThrow(/--header-timeout="soon"/);
+  });
+
   it('should name the flag, not the variable, when a flag is bad', () => {
     expect(() => loadConfig({}, { 'keepalive-ms': 'soon' })).toThrow(/--keepalive-ms="soon"/);
     expect(() => loadConfig({}, { nope: '1' })).toThrow(/unknown option --nope/);
