@@ -40,6 +40,10 @@ const tokenExpired = () =>
       'last cursor you received',
   );
 
+/** The answer to a token that names no reservation of the caller's. */
+const STREAM_NOT_FOUND =
+  'Stream not found: the reservation expired or its stream closed; make a new one with PUT';
+
 /** The header carrying a single-connection reservation token. */
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
 
@@ -199,8 +203,12 @@ function queueBytes(queue: ServerResponse | Reservation): number {
   return queue.writableEnded || queue.destroyed ? 0 : queue.writableLength;
 }
 
-function errorsBody(message: string): { errors: { message: string }[] } {
-  return { errors: [{ message }] };
+/** The JSON body of an HTTP error answer. */
+function errorsBody(
+  message: string,
+  code: string,
+): { errors: { message: string; extensions: { code: string } }[] } {
+  return { errors: [{ message, extensions: { code } }] };
 }
 
 function parseJsonObject(raw: string | null, what: string): Record<string, unknown> | null {
@@ -591,7 +599,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reqId: string | null,
   ): void {
     if (reservation.connection) {
-      sendJson(res, 409, errorsBody('Stream already open'), idHeader(reqId));
+      sendJson(res, 409, errorsBody('Stream already open', 'CONFLICT'), idHeader(reqId));
       return;
     }
     if (reservation.expiry) clearTimeout(reservation.expiry);
@@ -623,11 +631,19 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
     if (typeof operationId !== 'string' || operationId === '') {
-      sendJson(res, 400, errorsBody('Operation ID is missing: set extensions.operationId'));
+      sendJson(
+        res,
+        400,
+        errorsBody('Operation ID is missing: set extensions.operationId', 'BAD_USER_INPUT'),
+      );
       return;
     }
     if (reservation.operations.has(operationId)) {
-      sendJson(res, 409, errorsBody('Operation with ID already exists'));
+      sendJson(
+        res,
+        409,
+        errorsBody('Operation with ID already exists: pick another operationId', 'CONFLICT'),
+      );
       return;
     }
     const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
@@ -741,8 +757,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       const accept = req.headers.accept ?? '*/*';
       if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
         // The request id goes out with the stream's headers (see `idHeader`).
-        if (token && reservation) openReserved(req, res, token, reservation, reqId);
-        else await distinct(req, res, url, principal, reqId);
+        if (!token) await distinct(req, res, url, principal, reqId);
+        else if (reservation) openReserved(req, res, token, reservation, reqId);
+        else sendJson(res, 404, errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND'), idHeader(reqId));
         return;
       }
       if (reqId !== null) res.setHeader('x-request-id', reqId);
@@ -758,18 +775,23 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         sendJson(
           res,
           404,
-          errorsBody(
-            token
-              ? 'Stream not found: the reservation expired or its stream closed; make a new one with PUT'
-              : 'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
-          ),
+          token
+            ? errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND')
+            : errorsBody(
+                'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
+                'NOT_FOUND',
+              ),
         );
         return;
       }
       if (method === 'DELETE') {
         const operationId = url.searchParams.get('operationId');
         if (!operationId) {
-          sendJson(res, 400, errorsBody('Operation ID is missing: DELETE ?operationId=<id>'));
+          sendJson(
+            res,
+            400,
+            errorsBody('Operation ID is missing: DELETE ?operationId=<id>', 'BAD_USER_INPUT'),
+          );
           return;
         }
         reservation.operations.get(operationId)?.stop('client_gone');
@@ -778,7 +800,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (method !== 'GET' && method !== 'POST') {
-        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`), {
+        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`, 'BAD_REQUEST'), {
           allow: 'GET, POST, PUT, DELETE',
         });
         return;
@@ -792,10 +814,14 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (reqId !== null) res.setHeader('x-request-id', reqId);
-      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message));
+      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message, err.code));
       else {
         logger.error({ err, ...withId }, 'stream request failed');
-        sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
+        sendJson(
+          res,
+          500,
+          errorsBody('Unexpected error: the server logged the details.', 'INTERNAL_SERVER_ERROR'),
+        );
       }
     }
   }
