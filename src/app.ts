@@ -34,6 +34,7 @@ import { createRequestListener, readBody } from './transport/http.js';
 import { checkNesting, limitRules } from './transport/limits.js';
 import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
+import { refuseSubscriptions } from './transport/yoga-subscriptions.js';
 
 /** A running Tidings instance, without a port. */
 export interface TidingsApp {
@@ -328,7 +329,8 @@ export async function buildApp(
     schema,
     graphqlEndpoint: '/graphql',
     context: ({ req }) => contextFor(principalOf(req)),
-    plugins: [limitsPlugin],
+    // Streams go through the graphql-sse handler only, where presence and the limits see them.
+    plugins: [limitsPlugin, refuseSubscriptions()],
     cors:
       config.corsOrigins === '*'
         ? { origin: '*' }

@@ -31,7 +31,13 @@ import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
 import { errorResult, HttpError, maskError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
-import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
+import {
+  acceptsEventStream,
+  completeFrame,
+  nextFrame,
+  type SseConnection,
+  type SseRegistry,
+} from './sse.js';
 
 const tokenExpired = () =>
   new StreamEndedError(
@@ -292,7 +298,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       open[stream.mode]++;
       delivered += stream.hub?.delivered ?? 0;
     }
-    return { open, delivered };
+    return { open, delivered, registered: hub.size };
   });
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
@@ -754,8 +760,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       const found = token ? reservations.get(token) : undefined;
       // A reservation is its owner's: to anyone else it does not exist.
       const reservation = found && found.owner === principal.subject ? found : undefined;
-      const accept = req.headers.accept ?? '*/*';
-      if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
+      if (acceptsEventStream(req.headers.accept) && (method === 'GET' || method === 'POST')) {
         // The request id goes out with the stream's headers (see `idHeader`).
         if (!token) await distinct(req, res, url, principal, reqId);
         else if (reservation) openReserved(req, res, token, reservation, reqId);
