@@ -279,6 +279,8 @@ export async function buildApp(
     logger,
     readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
+    maxReservations: config.maxReservations,
+    maxReservationsPerCaller: config.maxReservationsPerCaller,
     // Counted as metrics; a slow consumer is also reported as a system event.
     metrics: {
       ...metrics,

@@ -64,6 +64,13 @@ export interface TidingsConfig {
   maxStreamsPerClient: number;
   /** Events per second one caller may publish (a burst of twice that is allowed). @default 2000 */
   publishRate: number;
+  /** Single-connection reservations waiting for their stream at once. @default 1000 */
+  maxReservations: number;
+  /**
+   * Single-connection reservations waiting for their stream at once per caller (its token
+   * subject, else its address). @default 10
+   */
+  maxReservationsPerCaller: number;
   /**
    * How long a connection may take to send a request's headers (from connecting, or from the
    * start of the request on a kept-alive one) before it is closed, ms. @default 15000
@@ -100,6 +107,8 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxStreamInboxes: 50,
   maxStreamsPerClient: 100,
   publishRate: 2_000,
+  maxReservations: 1000,
+  maxReservationsPerCaller: 10,
   headerTimeoutMs: 15_000,
 });
 
@@ -341,6 +350,20 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'publish-rate',
     help: 'events per second one caller may publish (bursts of twice that)',
     parse: int('TIDINGS_PUBLISH_RATE', 1, 100_000_000),
+  },
+  {
+    key: 'maxReservations',
+    env: 'TIDINGS_MAX_RESERVATIONS',
+    flag: 'max-reservations',
+    help: 'most single-connection reservations waiting for their stream',
+    parse: int('TIDINGS_MAX_RESERVATIONS', 1, 1_000_000),
+  },
+  {
+    key: 'maxReservationsPerCaller',
+    env: 'TIDINGS_MAX_RESERVATIONS_PER_CALLER',
+    flag: 'max-reservations-per-caller',
+    help: 'most reservations waiting for their stream per subject (or address)',
+    parse: int('TIDINGS_MAX_RESERVATIONS_PER_CALLER', 1, 1_000_000),
   },
   {
     key: 'headerTimeoutMs',

@@ -122,11 +122,29 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOST: '0.0.0.0', TIDINGS_AUTH: 'none' }).host).toBe('0.0.0.0');
   });
 
-  it('should read the header timeout, and refuse a bad one', () => {
-    expect(DEFAULT_CONFIG.headerTimeoutMs).toBe(15_000);
-    const env = { TIDINGS_HEADER_TIMEOUT: '2s' };
-    expect(loadConfig(env).headerTimeoutMs).toBe(2000);
+  it('should read the reservation caps and the header timeout, and refuse bad ones', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({
+      maxReservations: 1000,
+      maxReservationsPerCaller: 10,
+      headerTimeoutMs: 15_000,
+    });
+    const env = {
+      TIDINGS_MAX_RESERVATIONS: '50',
+      TIDINGS_MAX_RESERVATIONS_PER_CALLER: '5',
+      TIDINGS_HEADER_TIMEOUT: '2s',
+    };
+    expect(loadConfig(env)).toMatchObject({
+      maxReservations: 50,
+      maxReservationsPerCaller: 5,
+      headerTimeoutMs: 2000,
+    });
     expect(loadConfig(env, { 'header-timeout': '500ms' }).headerTimeoutMs).toBe(500);
+    expect(() => loadConfig({ TIDINGS_MAX_RESERVATIONS: '0' })).toThrow(
+      /TIDINGS_MAX_RESERVATIONS="0" is invalid/,
+    );
+    expect(() => loadConfig({ TIDINGS_MAX_RESERVATIONS_PER_CALLER: 'x' })).toThrow(
+      /TIDINGS_MAX_RESERVATIONS_PER_CALLER="x" is invalid/,
+    );
     expect(() => loadConfig({ TIDINGS_HEADER_TIMEOUT: '10ms' })).toThrow(
       /TIDINGS_HEADER_TIMEOUT="10ms" is invalid: expected from 100ms to 10m/,
     );

@@ -72,6 +72,17 @@ export interface GraphQLSseOptions {
    * @default Infinity
    */
   maxStreamsPerClient?: number;
+  /**
+   * Most reservations waiting for their stream at once (`PUT` made, stream not yet open); one
+   * more gets `429`.
+   * @default Infinity
+   */
+  maxReservations?: number;
+  /**
+   * Most reservations waiting for their stream at once per caller: its subject, else its address.
+   * @default Infinity
+   */
+  maxReservationsPerCaller?: number;
   /** Where open streams, deliveries and ended streams are counted. */
   metrics?: Metrics;
 }
@@ -168,13 +179,23 @@ interface Running {
 interface Reservation {
   /** The subject that made it; only it may use it. */
   owner: string | null;
+  /**
+   * Whom it counts against while it waits for its stream (its subject, else its address); null
+   * once it no longer waits.
+   */
+  waiting: string | null;
   connection: SseConnection | null;
   /** The response of {@link Reservation.connection}. */
   response: ServerResponse | null;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
-  /** Their size; past four times the queue limit the reservation is dropped. */
+  /**
+   * Their size. Past the queue limits of a connected stream, its operations end as slow
+   * consumers, their error waiting with the frames.
+   */
   pendingBytes: number;
+  /** Set while its operations are being ended for overflowing, so their last frames get in. */
+  overflowing: boolean;
   operations: Map<string, Running | null>;
   expiry: NodeJS.Timeout | null;
 }
@@ -282,6 +303,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const groups = createResultGroups();
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
+  const maxReservations = options.maxReservations ?? Infinity;
+  const maxReservationsPerCaller = options.maxReservationsPerCaller ?? Infinity;
+  /** Reservations waiting for their stream, per caller; and in all. */
+  const waitingPerCaller = new Map<string, number>();
+  let waiting = 0;
   const maxStreamsPerClient = options.maxStreamsPerClient ?? Infinity;
   /** Open subscription streams, for ending them by owner and listing them. */
   const openStreams = new Set<OpenStream>();
@@ -569,14 +595,32 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
   }
 
-  function reserve(res: ServerResponse, principal: Principal): void {
+  function reserve(req: IncomingMessage, res: ServerResponse, principal: Principal): void {
+    const caller = principal.subject ?? `address ${req.socket.remoteAddress ?? 'unknown'}`;
+    const callerWaiting = waitingPerCaller.get(caller) ?? 0;
+    if (callerWaiting >= maxReservationsPerCaller || waiting >= maxReservations) {
+      const message =
+        callerWaiting >= maxReservationsPerCaller
+          ? `${principal.subject === null ? 'This address' : `Subject "${principal.subject}"`} ` +
+            `already has ${callerWaiting} reservations waiting for their stream ` +
+            '(TIDINGS_MAX_RESERVATIONS_PER_CALLER): open the stream of one (GET with its token) ' +
+            'before reserving another; an unused one is dropped after a minute'
+          : `The server already has ${waiting} reservations waiting for their stream ` +
+            '(TIDINGS_MAX_RESERVATIONS): retry in a few seconds, or use distinct connections mode';
+      sendJson(res, 429, errorsBody(message, 'LIMIT_EXCEEDED'), { 'retry-after': '5' });
+      return;
+    }
+    waitingPerCaller.set(caller, callerWaiting + 1);
+    waiting++;
     const token = randomUUID();
     const reservation: Reservation = {
       owner: principal.subject,
+      waiting: caller,
       connection: null,
       response: null,
       pending: [],
       pendingBytes: 0,
+      overflowing: false,
       operations: new Map(),
       expiry: null,
     };
@@ -587,10 +631,46 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res.end(token);
   }
 
+  /** Stops counting a reservation as waiting for its stream (it connected, or is gone). */
+  function stopWaiting(reservation: Reservation): void {
+    const caller = reservation.waiting;
+    if (caller === null) return;
+    reservation.waiting = null;
+    waiting--;
+    const n = (waitingPerCaller.get(caller) ?? 1) - 1;
+    if (n === 0) waitingPerCaller.delete(caller);
+    else waitingPerCaller.set(caller, n);
+  }
+
+  /**
+   * Keeps a frame for a stream that has not connected yet. The frames count against the queue
+   * limits of a connected stream: past them, the reservation's operations end as slow consumers,
+   * and the client finds their frames then `SLOW_CONSUMER` when it connects.
+   */
+  function keepPending(reservation: Reservation, frame: string | Buffer, reqId: string | null) {
+    reservation.pending.push(frame);
+    reservation.pendingBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    const { maxBytes, maxEvents } = sse.limits;
+    if (reservation.overflowing) return;
+    if (reservation.pendingBytes <= maxBytes && reservation.pending.length <= maxEvents) return;
+    reservation.overflowing = true;
+    const ending = [...reservation.operations.values()].filter((op) => op !== null);
+    if (ending.length > 0) {
+      logger.warn(
+        { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
+        'reservation overflowed before its stream connected: its operations end as slow consumers',
+      );
+    }
+    const error = new SlowConsumerError(sse.limits);
+    for (const op of ending) op.fail(error);
+    reservation.overflowing = false;
+  }
+
   function dropReservation(token: string, reason: StreamEndReason = 'client_gone'): void {
     const reservation = reservations.get(token);
     if (!reservation) return;
     reservations.delete(token);
+    stopWaiting(reservation);
     if (reservation.expiry) clearTimeout(reservation.expiry);
     for (const op of reservation.operations.values()) op?.stop(reason);
     reservation.operations.clear();
@@ -610,6 +690,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
     if (reservation.expiry) clearTimeout(reservation.expiry);
     reservation.expiry = null;
+    stopWaiting(reservation);
     const conn = sse.open(req, res, idHeader(reqId));
     reservation.connection = conn;
     reservation.response = res;
@@ -664,19 +745,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         operationId,
         write(frame) {
           if (reservations.get(token) !== reservation) return;
-          if (reservation.connection) {
-            reservation.connection.write(frame);
-            return;
-          }
-          reservation.pending.push(frame);
-          reservation.pendingBytes += frame.length;
-          if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
-            logger.warn(
-              { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
-              'reservation dropped: its stream never connected',
-            );
-            dropReservation(token, 'slow_consumer');
-          }
+          if (reservation.connection) reservation.connection.write(frame);
+          else keepPending(reservation, frame, reqId);
         },
         drained: () => reservation.connection?.drained() ?? null,
         done: () => reservation.operations.delete(operationId),
@@ -773,7 +843,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (method === 'PUT') {
-        reserve(res, principal);
+        reserve(req, res, principal);
         return;
       }
       if (!token || !reservation) {
