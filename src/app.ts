@@ -41,6 +41,7 @@ import { createRequestListener, readBody } from './transport/http.js';
 import { checkNesting, limitRules } from './transport/limits.js';
 import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
+import { refuseSubscriptions } from './transport/yoga-subscriptions.js';
 
 /** A running Tidings instance, without a port. */
 export interface TidingsApp {
@@ -304,6 +305,8 @@ export async function buildApp(
     logger,
     readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
+    maxReservations: config.maxReservations,
+    maxReservationsPerCaller: config.maxReservationsPerCaller,
     // Counted as metrics; a slow consumer is also reported as a system event.
     metrics: {
       ...metrics,
@@ -354,7 +357,8 @@ export async function buildApp(
     schema,
     graphqlEndpoint: '/graphql',
     context: ({ req }) => contextFor(principalOf(req)),
-    plugins: [limitsPlugin],
+    // Streams go through the graphql-sse handler only, where presence and the limits see them.
+    plugins: [limitsPlugin, refuseSubscriptions()],
     // The request listener answers preflights and sets the CORS headers (auth/browser.ts).
     cors: false,
     renderGraphiQL,

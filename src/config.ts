@@ -87,6 +87,18 @@ export interface TidingsConfig {
   maxStreamsPerClient: number;
   /** Events per second one caller may publish (a burst of twice that is allowed). @default 2000 */
   publishRate: number;
+  /** Single-connection reservations waiting for their stream at once. @default 1000 */
+  maxReservations: number;
+  /**
+   * Single-connection reservations waiting for their stream at once per caller (its token
+   * subject, else its address). @default 10
+   */
+  maxReservationsPerCaller: number;
+  /**
+   * How long a connection may take to send a request's headers (from connecting, or from the
+   * start of the request on a kept-alive one) before it is closed, ms. @default 15000
+   */
+  headerTimeoutMs: number;
 }
 
 /** The defaults: an embedded, loopback-only server that needs no other service. */
@@ -124,6 +136,9 @@ export const DEFAULT_CONFIG: TidingsConfig = Object.freeze({
   maxStreamInboxes: 50,
   maxStreamsPerClient: 100,
   publishRate: 2_000,
+  maxReservations: 1000,
+  maxReservationsPerCaller: 10,
+  headerTimeoutMs: 15_000,
 });
 
 /** One setting: its environment variable, its flag and how to parse it. */
@@ -416,7 +431,34 @@ export const SETTINGS: readonly Setting[] = [
     help: 'events per second one caller may publish (bursts of twice that)',
     parse: int('TIDINGS_PUBLISH_RATE', 1, 100_000_000),
   },
+  {
+    key: 'maxReservations',
+    env: 'TIDINGS_MAX_RESERVATIONS',
+    flag: 'max-reservations',
+    help: 'most single-connection reservations waiting for their stream',
+    parse: int('TIDINGS_MAX_RESERVATIONS', 1, 1_000_000),
+  },
+  {
+    key: 'maxReservationsPerCaller',
+    env: 'TIDINGS_MAX_RESERVATIONS_PER_CALLER',
+    flag: 'max-reservations-per-caller',
+    help: 'most reservations waiting for their stream per subject (or address)',
+    parse: int('TIDINGS_MAX_RESERVATIONS_PER_CALLER', 1, 1_000_000),
+  },
+  {
+    key: 'headerTimeoutMs',
+    env: 'TIDINGS_HEADER_TIMEOUT',
+    flag: 'header-timeout',
+    help: 'how long a connection may take to send request headers (15s, 500ms)',
+    parse: headerTimeout,
+  },
 ];
+
+/** Parses `TIDINGS_HEADER_TIMEOUT`: from 100 ms (tests) to 10 minutes. */
+function headerTimeout(raw: string): number {
+  const ms = parseDuration('TIDINGS_HEADER_TIMEOUT', raw);
+  return ms >= 100 && ms <= 600_000 ? ms : fail('TIDINGS_HEADER_TIMEOUT', raw, 'from 100ms to 10m');
+}
 
 function corsOrigins(raw: string): '*' | string[] {
   if (raw.trim() === '*') return '*';

@@ -43,6 +43,11 @@ export interface StreamFigures {
   open: Record<StreamMode, number>;
   /** Frames of events written to streams since the instance started. */
   delivered: number;
+  /**
+   * Streams registered with the hub (`hub.size`): the engine's own count, which must equal the
+   * open streams that presence lists.
+   */
+  registered: number;
 }
 
 /** The metrics of one instance. */
@@ -101,6 +106,7 @@ export function createMetrics(): Metrics {
   let readStreams: () => StreamFigures = () => ({
     open: { distinct: 0, single: 0 },
     delivered: 0,
+    registered: 0,
   });
   /** The delivery total already added to the counter. */
   let deliveredReported = 0;
@@ -114,6 +120,14 @@ export function createMetrics(): Metrics {
       const { open } = readStreams();
       this.set({ mode: 'distinct' }, open.distinct);
       this.set({ mode: 'single' }, open.single);
+    },
+  });
+  new Gauge({
+    name: 'tidings_hub_streams',
+    help: 'Streams registered with the hub of this instance: equal to the open streams `streams` lists (a difference is a stream outside every count).',
+    registers,
+    collect() {
+      this.set(readStreams().registered);
     },
   });
   const published = new Counter({

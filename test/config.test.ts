@@ -151,6 +151,35 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOST: '0.0.0.0', TIDINGS_AUTH: 'none' }).host).toBe('0.0.0.0');
   });
 
+  it('should read the reservation caps and the header timeout, and refuse bad ones', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({
+      maxReservations: 1000,
+      maxReservationsPerCaller: 10,
+      headerTimeoutMs: 15_000,
+    });
+    const env = {
+      TIDINGS_MAX_RESERVATIONS: '50',
+      TIDINGS_MAX_RESERVATIONS_PER_CALLER: '5',
+      TIDINGS_HEADER_TIMEOUT: '2s',
+    };
+    expect(loadConfig(env)).toMatchObject({
+      maxReservations: 50,
+      maxReservationsPerCaller: 5,
+      headerTimeoutMs: 2000,
+    });
+    expect(loadConfig(env, { 'header-timeout': '500ms' }).headerTimeoutMs).toBe(500);
+    expect(() => loadConfig({ TIDINGS_MAX_RESERVATIONS: '0' })).toThrow(
+      /TIDINGS_MAX_RESERVATIONS="0" is invalid/,
+    );
+    expect(() => loadConfig({ TIDINGS_MAX_RESERVATIONS_PER_CALLER: 'x' })).toThrow(
+      /TIDINGS_MAX_RESERVATIONS_PER_CALLER="x" is invalid/,
+    );
+    expect(() => loadConfig({ TIDINGS_HEADER_TIMEOUT: '10ms' })).toThrow(
+      /TIDINGS_HEADER_TIMEOUT="10ms" is invalid: expected from 100ms to 10m/,
+    );
+    expect(() => loadConfig({}, { 'header-timeout': 'soon' })).toThrow(/--header-timeout="soon"/);
+  });
+
   it('should name the flag, not the variable, when a flag is bad', () => {
     expect(() => loadConfig({}, { 'keepalive-ms': 'soon' })).toThrow(/--keepalive-ms="soon"/);
     expect(() => loadConfig({}, { nope: '1' })).toThrow(/unknown option --nope/);

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { buildApp, type TidingsApp } from '../app.js';
 import type { TidingsConfig } from '../config.js';
 
+/** How long a request (headers and body) may take to arrive, ms: Node's default. */
+const REQUEST_TIMEOUT_MS = 300_000;
+
 /** A Tidings instance listening on a port. */
 export interface RunningServer {
   app: TidingsApp;
@@ -19,9 +22,17 @@ export async function startServer(
   options: Parameters<typeof buildApp>[1] = {},
 ) {
   const app = await buildApp(config, options);
-  const server = createServer((req, res) => void app.listener(req, res));
-  // Streams are long-lived: no socket timeout, and no request timeout on the response side.
-  server.requestTimeout = 0;
+  const { headerTimeoutMs } = app.config;
+  // A connection that sends no complete request headers within the timeout (nothing at all, or
+  // half a request line) is answered 408 and closed; Node checks every `connectionsCheckingInterval`.
+  const server = createServer(
+    { connectionsCheckingInterval: Math.min(1_000, Math.ceil(headerTimeoutMs / 4)) },
+    (req, res) => void app.listener(req, res),
+  );
+  server.headersTimeout = headerTimeoutMs;
+  // Node measures both from the start of a request until it has been received: a stream's
+  // response, however long it lasts, is not bounded by them, only a request that is slow to arrive.
+  server.requestTimeout = Math.max(REQUEST_TIMEOUT_MS, headerTimeoutMs);
   server.keepAliveTimeout = 5_000;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -31,7 +31,13 @@ import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
 import { errorResult, HttpError, maskError, maskResult } from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
-import { completeFrame, nextFrame, type SseConnection, type SseRegistry } from './sse.js';
+import {
+  acceptsEventStream,
+  completeFrame,
+  nextFrame,
+  type SseConnection,
+  type SseRegistry,
+} from './sse.js';
 
 const tokenExpired = () =>
   new StreamEndedError(
@@ -39,6 +45,10 @@ const tokenExpired = () =>
     '[auth] the token of this stream expired: reconnect with a fresh token and resume from the ' +
       'last cursor you received',
   );
+
+/** The answer to a token that names no reservation of the caller's. */
+const STREAM_NOT_FOUND =
+  'Stream not found: the reservation expired or its stream closed; make a new one with PUT';
 
 /** The header carrying a single-connection reservation token. */
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
@@ -62,6 +72,17 @@ export interface GraphQLSseOptions {
    * @default Infinity
    */
   maxStreamsPerClient?: number;
+  /**
+   * Most reservations waiting for their stream at once (`PUT` made, stream not yet open); one
+   * more gets `429`.
+   * @default Infinity
+   */
+  maxReservations?: number;
+  /**
+   * Most reservations waiting for their stream at once per caller: its subject, else its address.
+   * @default Infinity
+   */
+  maxReservationsPerCaller?: number;
   /** Where open streams, deliveries and ended streams are counted. */
   metrics?: Metrics;
 }
@@ -158,13 +179,23 @@ interface Running {
 interface Reservation {
   /** The subject that made it; only it may use it. */
   owner: string | null;
+  /**
+   * Whom it counts against while it waits for its stream (its subject, else its address); null
+   * once it no longer waits.
+   */
+  waiting: string | null;
   connection: SseConnection | null;
   /** The response of {@link Reservation.connection}. */
   response: ServerResponse | null;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
-  /** Their size; past four times the queue limit the reservation is dropped. */
+  /**
+   * Their size. Past the queue limits of a connected stream, its operations end as slow
+   * consumers, their error waiting with the frames.
+   */
   pendingBytes: number;
+  /** Set while its operations are being ended for overflowing, so their last frames get in. */
+  overflowing: boolean;
   operations: Map<string, Running | null>;
   expiry: NodeJS.Timeout | null;
 }
@@ -199,8 +230,12 @@ function queueBytes(queue: ServerResponse | Reservation): number {
   return queue.writableEnded || queue.destroyed ? 0 : queue.writableLength;
 }
 
-function errorsBody(message: string): { errors: { message: string }[] } {
-  return { errors: [{ message }] };
+/** The JSON body of an HTTP error answer. */
+function errorsBody(
+  message: string,
+  code: string,
+): { errors: { message: string; extensions: { code: string } }[] } {
+  return { errors: [{ message, extensions: { code } }] };
 }
 
 function parseJsonObject(raw: string | null, what: string): Record<string, unknown> | null {
@@ -268,6 +303,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const groups = createResultGroups();
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
+  const maxReservations = options.maxReservations ?? Infinity;
+  const maxReservationsPerCaller = options.maxReservationsPerCaller ?? Infinity;
+  /** Reservations waiting for their stream, per caller; and in all. */
+  const waitingPerCaller = new Map<string, number>();
+  let waiting = 0;
   const maxStreamsPerClient = options.maxStreamsPerClient ?? Infinity;
   /** Open subscription streams, for ending them by owner and listing them. */
   const openStreams = new Set<OpenStream>();
@@ -284,7 +324,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       open[stream.mode]++;
       delivered += stream.hub?.delivered ?? 0;
     }
-    return { open, delivered };
+    return { open, delivered, registered: hub.size };
   });
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
@@ -555,14 +595,32 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
   }
 
-  function reserve(res: ServerResponse, principal: Principal): void {
+  function reserve(req: IncomingMessage, res: ServerResponse, principal: Principal): void {
+    const caller = principal.subject ?? `address ${req.socket.remoteAddress ?? 'unknown'}`;
+    const callerWaiting = waitingPerCaller.get(caller) ?? 0;
+    if (callerWaiting >= maxReservationsPerCaller || waiting >= maxReservations) {
+      const message =
+        callerWaiting >= maxReservationsPerCaller
+          ? `${principal.subject === null ? 'This address' : `Subject "${principal.subject}"`} ` +
+            `already has ${callerWaiting} reservations waiting for their stream ` +
+            '(TIDINGS_MAX_RESERVATIONS_PER_CALLER): open the stream of one (GET with its token) ' +
+            'before reserving another; an unused one is dropped after a minute'
+          : `The server already has ${waiting} reservations waiting for their stream ` +
+            '(TIDINGS_MAX_RESERVATIONS): retry in a few seconds, or use distinct connections mode';
+      sendJson(res, 429, errorsBody(message, 'LIMIT_EXCEEDED'), { 'retry-after': '5' });
+      return;
+    }
+    waitingPerCaller.set(caller, callerWaiting + 1);
+    waiting++;
     const token = randomUUID();
     const reservation: Reservation = {
       owner: principal.subject,
+      waiting: caller,
       connection: null,
       response: null,
       pending: [],
       pendingBytes: 0,
+      overflowing: false,
       operations: new Map(),
       expiry: null,
     };
@@ -573,10 +631,46 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     res.end(token);
   }
 
+  /** Stops counting a reservation as waiting for its stream (it connected, or is gone). */
+  function stopWaiting(reservation: Reservation): void {
+    const caller = reservation.waiting;
+    if (caller === null) return;
+    reservation.waiting = null;
+    waiting--;
+    const n = (waitingPerCaller.get(caller) ?? 1) - 1;
+    if (n === 0) waitingPerCaller.delete(caller);
+    else waitingPerCaller.set(caller, n);
+  }
+
+  /**
+   * Keeps a frame for a stream that has not connected yet. The frames count against the queue
+   * limits of a connected stream: past them, the reservation's operations end as slow consumers,
+   * and the client finds their frames then `SLOW_CONSUMER` when it connects.
+   */
+  function keepPending(reservation: Reservation, frame: string | Buffer, reqId: string | null) {
+    reservation.pending.push(frame);
+    reservation.pendingBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
+    const { maxBytes, maxEvents } = sse.limits;
+    if (reservation.overflowing) return;
+    if (reservation.pendingBytes <= maxBytes && reservation.pending.length <= maxEvents) return;
+    reservation.overflowing = true;
+    const ending = [...reservation.operations.values()].filter((op) => op !== null);
+    if (ending.length > 0) {
+      logger.warn(
+        { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
+        'reservation overflowed before its stream connected: its operations end as slow consumers',
+      );
+    }
+    const error = new SlowConsumerError(sse.limits);
+    for (const op of ending) op.fail(error);
+    reservation.overflowing = false;
+  }
+
   function dropReservation(token: string, reason: StreamEndReason = 'client_gone'): void {
     const reservation = reservations.get(token);
     if (!reservation) return;
     reservations.delete(token);
+    stopWaiting(reservation);
     if (reservation.expiry) clearTimeout(reservation.expiry);
     for (const op of reservation.operations.values()) op?.stop(reason);
     reservation.operations.clear();
@@ -591,11 +685,12 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reqId: string | null,
   ): void {
     if (reservation.connection) {
-      sendJson(res, 409, errorsBody('Stream already open'), idHeader(reqId));
+      sendJson(res, 409, errorsBody('Stream already open', 'CONFLICT'), idHeader(reqId));
       return;
     }
     if (reservation.expiry) clearTimeout(reservation.expiry);
     reservation.expiry = null;
+    stopWaiting(reservation);
     const conn = sse.open(req, res, idHeader(reqId));
     reservation.connection = conn;
     reservation.response = res;
@@ -623,11 +718,19 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     const params = await readParams(req, url);
     const operationId = params.extensions?.operationId;
     if (typeof operationId !== 'string' || operationId === '') {
-      sendJson(res, 400, errorsBody('Operation ID is missing: set extensions.operationId'));
+      sendJson(
+        res,
+        400,
+        errorsBody('Operation ID is missing: set extensions.operationId', 'BAD_USER_INPUT'),
+      );
       return;
     }
     if (reservation.operations.has(operationId)) {
-      sendJson(res, 409, errorsBody('Operation with ID already exists'));
+      sendJson(
+        res,
+        409,
+        errorsBody('Operation with ID already exists: pick another operationId', 'CONFLICT'),
+      );
       return;
     }
     const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
@@ -642,19 +745,8 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         operationId,
         write(frame) {
           if (reservations.get(token) !== reservation) return;
-          if (reservation.connection) {
-            reservation.connection.write(frame);
-            return;
-          }
-          reservation.pending.push(frame);
-          reservation.pendingBytes += frame.length;
-          if (reservation.pendingBytes > 4 * sse.limits.maxBytes) {
-            logger.warn(
-              { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
-              'reservation dropped: its stream never connected',
-            );
-            dropReservation(token, 'slow_consumer');
-          }
+          if (reservation.connection) reservation.connection.write(frame);
+          else keepPending(reservation, frame, reqId);
         },
         drained: () => reservation.connection?.drained() ?? null,
         done: () => reservation.operations.delete(operationId),
@@ -738,11 +830,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       const found = token ? reservations.get(token) : undefined;
       // A reservation is its owner's: to anyone else it does not exist.
       const reservation = found && found.owner === principal.subject ? found : undefined;
-      const accept = req.headers.accept ?? '*/*';
-      if (accept.includes('text/event-stream') && (method === 'GET' || method === 'POST')) {
+      if (acceptsEventStream(req.headers.accept) && (method === 'GET' || method === 'POST')) {
         // The request id goes out with the stream's headers (see `idHeader`).
-        if (token && reservation) openReserved(req, res, token, reservation, reqId);
-        else await distinct(req, res, url, principal, reqId);
+        if (!token) await distinct(req, res, url, principal, reqId);
+        else if (reservation) openReserved(req, res, token, reservation, reqId);
+        else sendJson(res, 404, errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND'), idHeader(reqId));
         return;
       }
       if (reqId !== null) res.setHeader('x-request-id', reqId);
@@ -751,25 +843,30 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (method === 'PUT') {
-        reserve(res, principal);
+        reserve(req, res, principal);
         return;
       }
       if (!token || !reservation) {
         sendJson(
           res,
           404,
-          errorsBody(
-            token
-              ? 'Stream not found: the reservation expired or its stream closed; make a new one with PUT'
-              : 'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
-          ),
+          token
+            ? errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND')
+            : errorsBody(
+                'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
+                'NOT_FOUND',
+              ),
         );
         return;
       }
       if (method === 'DELETE') {
         const operationId = url.searchParams.get('operationId');
         if (!operationId) {
-          sendJson(res, 400, errorsBody('Operation ID is missing: DELETE ?operationId=<id>'));
+          sendJson(
+            res,
+            400,
+            errorsBody('Operation ID is missing: DELETE ?operationId=<id>', 'BAD_USER_INPUT'),
+          );
           return;
         }
         reservation.operations.get(operationId)?.stop('client_gone');
@@ -778,7 +875,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (method !== 'GET' && method !== 'POST') {
-        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`), {
+        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`, 'BAD_REQUEST'), {
           allow: 'GET, POST, PUT, DELETE',
         });
         return;
@@ -792,10 +889,14 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         return;
       }
       if (reqId !== null) res.setHeader('x-request-id', reqId);
-      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message));
+      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message, err.code));
       else {
         logger.error({ err, ...withId }, 'stream request failed');
-        sendJson(res, 500, errorsBody('Unexpected error: the server logged the details.'));
+        sendJson(
+          res,
+          500,
+          errorsBody('Unexpected error: the server logged the details.', 'INTERNAL_SERVER_ERROR'),
+        );
       }
     }
   }

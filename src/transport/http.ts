@@ -28,6 +28,7 @@ import { AuthenticationError, StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
+import { acceptsEventStream } from './sse.js';
 
 /** Options of {@link createRequestListener}. */
 export interface RequestListenerOptions {
@@ -315,7 +316,7 @@ export function createRequestListener(options: RequestListenerOptions) {
     const reqId = requestIdOf(req);
     const isStream =
       url.pathname === '/graphql/stream' ||
-      (url.pathname === '/graphql' && (req.headers.accept ?? '').includes('text/event-stream'));
+      (url.pathname === '/graphql' && acceptsEventStream(req.headers.accept));
     // A stream sends its id with the headers it writes at once: a header set beforehand would
     // make Node keep every header of the (long-lived) response in memory.
     if (!isStream) res.setHeader('x-request-id', reqId);

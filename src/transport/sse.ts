@@ -48,6 +48,14 @@ export function completeFrame(operationId: string | null): string {
     : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
 }
 
+/**
+ * Whether an `Accept` header asks for an event stream. Media types are case-insensitive, so
+ * `Text/Event-Stream` is one too.
+ */
+export function acceptsEventStream(accept: string | undefined): boolean {
+  return accept !== undefined && /text\/event-stream/i.test(accept);
+}
+
 /** Headers of every event stream response. */
 export function sseHeaders(extra: Record<string, string> = {}): Record<string, string> {
   return {

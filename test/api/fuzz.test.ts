@@ -1398,7 +1398,9 @@ describe.each([
   let auth: Record<string, string> | null = null;
 
   beforeAll(async () => {
-    s = await tserver(jwt ? { auth: 'jwt', jwtSecret: SECRET } : {});
+    // One caller whose reservations mostly never connect: as many may wait as there are cases.
+    const reservations = { maxReservationsPerCaller: CASES };
+    s = await tserver(jwt ? { auth: 'jwt', jwtSecret: SECRET, ...reservations } : reservations);
     cases = await corpus(SEED);
     if (jwt) {
       const token = await mintToken({

@@ -5,7 +5,7 @@
  * their stream ends, either through the graphql-sse client or through a plain `GET` with
  * `Last-Event-ID`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-sse';
@@ -59,6 +59,13 @@ const dirs = new Set<string>();
 process.once('exit', () => {
   for (const p of children) p.child.kill('SIGKILL');
 });
+
+/** The resident set size of process `pid`, MB (`VmRSS` of `/proc/<pid>/status`). */
+export function rssMB(pid: number): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!match) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) / 1024;
+}
 
 /** Waits `ms` milliseconds (a retry backoff, never a synchronisation). */
 export const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

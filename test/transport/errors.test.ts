@@ -251,6 +251,42 @@ describe('single connection protocol', () => {
     expect(del.status).toBe(404);
   });
 
+  it.each([
+    ['GET', 'header'],
+    ['GET', 'query string'],
+    ['POST', 'header'],
+    ['POST', 'query string'],
+  ])(
+    'should answer a %s for the stream with an unknown or dropped token in the %s with 404, opening nothing',
+    async (method, where) => {
+      const { token: dropped, raw } = await connect();
+      raw.close();
+      await waitFor(() => t.s.app.sse.size === 0, 'the reservation to be dropped');
+      for (const token of ['no-such-token', dropped]) {
+        const url = new URL(streamUrl());
+        if (where === 'query string') url.searchParams.set('token', token);
+        else url.searchParams.set('query', STREAM_QUERY);
+        const res = await fetch(url, {
+          method,
+          headers: {
+            accept: 'text/event-stream',
+            ...(where === 'header' ? { 'x-graphql-event-stream-token': token } : {}),
+            ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+          },
+          body: method === 'POST' ? JSON.stringify({ query: STREAM_QUERY }) : undefined,
+        });
+        // A stream opened by mistake is closed at once, so it cannot hold up the next tests.
+        if (res.status !== 404) await res.body?.cancel();
+        expect(res.status).toBe(404);
+        const body = (await res.json()) as ErrorResult;
+        expect(body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+        expect(body.errors?.[0]?.message).toMatch(/make a new one with PUT/);
+        expect(t.s.app.hub.size).toBe(0);
+        expect(t.s.app.sse.size).toBe(0);
+      }
+    },
+  );
+
   it('should answer DELETE without operationId with 400', async () => {
     const { token } = await connect();
     const res = await fetch(streamUrl(), {

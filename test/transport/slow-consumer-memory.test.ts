@@ -5,13 +5,14 @@
  * what the stalled client failed to read — the reader must get every event in order, and the
  * stalled client, once it reads again, must find a gapless prefix ended by `SLOW_CONSUMER`.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request, type ClientRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { tcli, type TProcess } from '../cli/tcli.js';
+import { rssMB } from '../process/tprocess.js';
 import { waitFor } from './helpers.js';
 
 const EVENTS = 20_000;
@@ -55,13 +56,6 @@ afterEach(async () => {
   server = null;
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The resident set size of process `pid`, MB (`VmRSS` of `/proc/<pid>/status`). */
-function rssMB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(match[1]) / 1024;
-}
 
 /** One SSE frame, reduced to what the checks need. */
 interface Frame {
