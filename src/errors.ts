@@ -26,7 +26,8 @@ export type TidingsErrorCode =
   | 'TOKEN_REVOKED'
   | 'STREAM_ENDED'
   | 'LIMIT_EXCEEDED'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'NOT_FOUND';
 
 /** Base class; `expose` says whether the message is safe to show to a client. */
 export class TidingsError extends Error {

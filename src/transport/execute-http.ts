@@ -54,14 +54,28 @@ const PARAMETERS = new Set(['query', 'variables', 'operationName', 'extensions']
 /** Queries longer than this are not kept in the fast path's document cache. */
 const MAX_CACHED_QUERY_LENGTH = 16 * 1024;
 
+/** The request media types of a JSON `POST`: what yoga parses as JSON, and the streams' own. */
+const JSON_REQUEST_TYPES = new Set([
+  'application/json',
+  'application/graphql+json',
+  'application/graphql-response+json',
+]);
+
 /**
- * Whether a request is a JSON `POST` yoga would parse as such: `Content-Type: application/json`,
- * with parameters or not (only the first of a comma-separated list counts, like yoga).
+ * The media type of a `Content-Type` header, lower-cased and trimmed (only the first of a
+ * comma-separated list counts, like yoga); `''` when absent.
+ */
+export function mediaTypeOf(contentType: string | undefined): string {
+  return (((contentType ?? '').split(',')[0] ?? '').split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/**
+ * Whether a request is a JSON `POST`: `Content-Type: application/json` (or
+ * `application/graphql+json`, `application/graphql-response+json`), in any case, with parameters
+ * or not. A page of another site cannot send one without a preflight.
  */
 export function isJsonPost(req: IncomingMessage): boolean {
-  if (req.method !== 'POST') return false;
-  const type = (req.headers['content-type'] ?? '').split(',')[0] ?? '';
-  return type === 'application/json' || type.startsWith('application/json;');
+  return req.method === 'POST' && JSON_REQUEST_TYPES.has(mediaTypeOf(req.headers['content-type']));
 }
 
 /**

@@ -233,6 +233,12 @@ export function createRequestListener(options: RequestListenerOptions) {
       if (value === undefined) continue;
       for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
     }
+    if (isJsonPost(req)) {
+      // Yoga matches media types case-sensitively, and knows no other spelling of JSON.
+      const type = headers.get('content-type') ?? '';
+      const params = type.includes(';') ? type.slice(type.indexOf(';')) : '';
+      headers.set('content-type', `application/json${params}`);
+    }
     const response = await yoga.fetch(url.toString(), { method, headers, body }, { req, res });
     const outHeaders: Record<string, string | string[]> = {};
     response.headers.forEach((value, name) => {
@@ -383,24 +389,32 @@ export function createRequestListener(options: RequestListenerOptions) {
         await heapSnapshot(req, res, log());
         return;
       }
-      if (isStream || url.pathname === '/graphql') {
-        const preflight = req.method === 'OPTIONS';
-        for (const [name, value] of Object.entries(browser.corsHeaders(req, preflight))) {
-          res.setHeader(name, value);
-        }
-        if (preflight) {
-          res.writeHead(204, { 'x-request-id': reqId, 'content-length': '0' });
-          res.end();
-          return;
-        }
-        if (!isStream && req.method === 'POST' && !isJsonPost(req)) {
-          throw new HttpError(
-            415,
-            'BAD_USER_INPUT',
-            'Send POST /graphql as Content-Type: application/json: form and multipart posts ' +
-              'are refused, since a page of any site could send them with your credentials',
-          );
-        }
+      if (!isStream && url.pathname !== '/graphql') {
+        // Yoga would take any path ending in /graphql, and parse forms there.
+        throw new HttpError(
+          404,
+          'NOT_FOUND',
+          `Nothing is served at ${url.pathname}: GraphQL is at /graphql, streams at ` +
+            '/graphql/stream, the console at /console',
+        );
+      }
+      const preflight = req.method === 'OPTIONS';
+      for (const [name, value] of Object.entries(browser.corsHeaders(req, preflight))) {
+        res.setHeader(name, value);
+      }
+      if (preflight) {
+        res.writeHead(204, { 'x-request-id': reqId, 'content-length': '0' });
+        res.end();
+        return;
+      }
+      if (!isStream && req.method === 'POST' && !isJsonPost(req)) {
+        throw new HttpError(
+          415,
+          'BAD_USER_INPUT',
+          'Send POST /graphql as Content-Type: application/json: form, multipart, ' +
+            'application/graphql and text/plain posts are refused, since a page of any site ' +
+            'could send them with your credentials',
+        );
       }
       const principal = isPublic(req, url) ? UNAUTHENTICATED_ADMIN : await authenticate(req);
       if (principal.subject !== null) caller.subject = principal.subject;

@@ -388,3 +388,79 @@ describe('Host names accepted by HOST', () => {
     expect(accepts(listed, '10.0.0.5')).toBe(false);
   });
 });
+
+describe('yoga sees only JSON posts on the exact path /graphql', () => {
+  let s: TServer;
+  beforeAll(async () => {
+    s = await tserver();
+  });
+  afterAll(() => s.stop());
+
+  /** The bodies a page can post without a preflight, and application/graphql. */
+  function bodies(mutation: string): [string, string | undefined, BodyInit][] {
+    const form = new FormData();
+    form.set('operations', json(mutation));
+    form.set('map', '{}');
+    return [
+      ['form', 'application/x-www-form-urlencoded', new URLSearchParams({ query: mutation })],
+      ['multipart', undefined, form],
+      ['application/graphql', 'application/graphql', mutation],
+      ['text/plain', 'text/plain', json(mutation)],
+      ['JSON', 'application/json', json(mutation)],
+    ];
+  }
+
+  it('should answer 404 on any other path and 415 for anything but JSON on /graphql, storing nothing', async () => {
+    for (const path of ['/graphql/', '/x/graphql', '/x/graphql/', '/graphql//', '/GRAPHQL']) {
+      for (const [what, type, body] of bodies(PUBLISH)) {
+        const res = await fetch(`${s.url}${path}`, {
+          method: 'POST',
+          headers: type ? { 'content-type': type } : {},
+          body,
+        });
+        const answer = (await res.json()) as Answer['body'];
+        expect({
+          path,
+          what,
+          status: res.status,
+          code: answer?.errors?.[0]?.extensions?.code,
+        }).toEqual({ path, what, status: 404, code: 'NOT_FOUND' });
+        expect(answer?.errors?.[0]?.message).toContain('/graphql');
+      }
+      const get = await call(s.url, `${path}?query=${encodeURIComponent(QUERY)}`);
+      expect(get.status).toBe(404);
+    }
+    for (const [what, type, body] of bodies(PUBLISH).filter(([what]) => what !== 'JSON')) {
+      const res = await fetch(`${s.url}/graphql`, {
+        method: 'POST',
+        headers: type ? { 'content-type': type } : {},
+        body,
+      });
+      expect({ what, status: res.status }).toEqual({ what, status: 415 });
+    }
+    expect(await s.app.store.lastSeq()).toBe(0);
+  });
+
+  it('should take JSON media types in any case, on the fast path and through yoga', async () => {
+    for (const type of [
+      'Application/JSON',
+      'APPLICATION/JSON; Charset=UTF-8',
+      'application/graphql-response+json',
+    ]) {
+      for (const body of [json(PUBLISH), JSON.stringify({ query: PUBLISH, other: 1 })]) {
+        const res = await fetch(`${s.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': type, accept: 'application/json' },
+          body,
+        });
+        const answer = (await res.json()) as { data?: unknown; errors?: unknown };
+        // An unknown parameter sends the request on to yoga, which refuses it as yoga does.
+        if (body.includes('other'))
+          expect({ type, status: res.status }).toEqual({ type, status: 400 });
+        else
+          expect({ type, answer }).toMatchObject({ type, answer: { data: { publishEvent: {} } } });
+      }
+    }
+    expect(await s.app.store.lastSeq()).toBe(3);
+  });
+});
