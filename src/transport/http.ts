@@ -247,6 +247,14 @@ export function createRequestListener(options: RequestListenerOptions) {
     });
     const cookies = response.headers.getSetCookie();
     if (cookies.length) outHeaders['set-cookie'] = cookies;
+    if (response.headers.get('content-type')?.startsWith('text/html')) {
+      // GraphiQL: a page of another site framing it could make the user run its operations.
+      const csp = response.headers.get('content-security-policy');
+      outHeaders['content-security-policy'] = csp
+        ? `${csp}; frame-ancestors 'none'`
+        : "frame-ancestors 'none'";
+      outHeaders['x-frame-options'] = 'DENY';
+    }
     res.writeHead(response.status, outHeaders);
     res.end(Buffer.from(await response.arrayBuffer()));
   }

@@ -464,3 +464,19 @@ describe('yoga sees only JSON posts on the exact path /graphql', () => {
     expect(await s.app.store.lastSeq()).toBe(3);
   });
 });
+
+describe('GraphiQL', () => {
+  it('should not be framed by another page', async () => {
+    const s = await tserver();
+    try {
+      const res = await fetch(`${s.url}/graphql`, { headers: { accept: 'text/html' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options')).toBe('DENY');
+      await res.text();
+    } finally {
+      await s.stop();
+    }
+  });
+});
