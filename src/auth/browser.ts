@@ -3,15 +3,20 @@
  *
  * - `Host` must name this server, so a page of another site cannot reach it through DNS
  *   rebinding: `localhost`, `127.0.0.1` and `[::1]` (any port), the bound `HOST` itself, and the
- *   names of `TIDINGS_ALLOWED_HOSTS`. When `HOST` is not a loopback address and no list is set,
- *   any IP literal is accepted too (a rebinding attack needs a host name), and with
- *   `TIDINGS_AUTH=jwt` any name (a rebound page does not carry the victim's credentials).
+ *   names of `TIDINGS_ALLOWED_HOSTS`. When `HOST` is not a loopback address, any IP literal is
+ *   accepted too (a rebinding attack needs a host name; probes and scrapers call the pod's
+ *   address), and, when no list is set, with `TIDINGS_AUTH=jwt` any name (a rebound page does not
+ *   carry the victim's credentials).
  * - A request from a foreign origin (neither the server's own origin nor one listed in
  *   `TIDINGS_CORS_ORIGINS`) is refused when it would be trusted for where it comes from rather
  *   than what it proves: always with `TIDINGS_AUTH=none`, and with `jwt` whenever it carries the
  *   `tidings_token` cookie.
+ * - A request without `Origin` (a page's `no-cors` fetch, an image, a link) whose Fetch Metadata
+ *   says it comes from another site (`Sec-Fetch-Site: cross-site` or `same-site`) is refused on
+ *   the same terms, except when it asks for a static page (GraphiQL, the console), which a link
+ *   may open. Clients that send no Fetch Metadata (curl, scripts) are not browsers, and pass.
  * - CORS: `*` lets any origin read answers without credentials; a list lets those origins read
- *   them with credentials (the cookie), and nobody else.
+ *   them with credentials (the cookie), and nobody else. Their answers vary on `Origin`.
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -48,14 +53,15 @@ export interface BrowserRulesOptions {
 export interface BrowserRules {
   /**
    * Refuses a request whose `Host` does not name this server (403 `HOST_NOT_ALLOWED`), or whose
-   * foreign `Origin` may not use it (403 `FORBIDDEN`).
+   * foreign `Origin`, or other site when it has none, may not use it (403 `FORBIDDEN`). `page`
+   * says it asks for a static page that a link from anywhere may open.
    * @throws HttpError
    */
-  check(req: IncomingMessage): void;
+  check(req: IncomingMessage, page?: boolean): void;
   /**
-   * The CORS headers of an answer to `req`: none for a request without `Origin` or from an
-   * origin that may not read it; with the preflight's methods, headers and max age when
-   * `preflight`.
+   * The CORS headers of an answer to `req`: `Vary: Origin` only for a request without `Origin`
+   * or from an origin that may not read it; with the preflight's methods, headers and max age
+   * when `preflight`.
    */
   corsHeaders(req: IncomingMessage, preflight?: boolean): Record<string, string>;
 }
@@ -107,8 +113,31 @@ export function createBrowserRules(options: BrowserRulesOptions = {}): BrowserRu
 
   function hostAllowed(name: string): boolean {
     if (anyHost || names.has(name)) return true;
-    if (!open) return false;
-    return authRequired || isIP(name.replace(/^\[|\]$/g, '')) !== 0;
+    if (isLoopback(bound)) return false;
+    // A rebinding attack needs a host name: an IP literal is a probe, a scraper or a direct call.
+    if (isIP(name.replace(/^\[|\]$/g, '')) !== 0) return true;
+    return open && authRequired;
+  }
+
+  /** Refuses a request that is trusted for where it comes from, naming where in `from`. */
+  function refuseAmbient(req: IncomingMessage, from: string): void {
+    if (!authRequired) {
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        `Requests from ${from} are refused: without auth (TIDINGS_AUTH=none) ` +
+          'only pages of this server may call it; list the origin in TIDINGS_CORS_ORIGINS ' +
+          'if it is yours',
+      );
+    }
+    if (cookieToken(req) !== null) {
+      throw new HttpError(
+        403,
+        'FORBIDDEN',
+        `The tidings_token cookie is refused from ${from}: list the origin in ` +
+          'TIDINGS_CORS_ORIGINS if it is yours, or send the token as Authorization: Bearer',
+      );
+    }
   }
 
   /** Whether `origin` is the server's own (the one `Host` names) or a listed one. */
@@ -119,7 +148,7 @@ export function createBrowserRules(options: BrowserRulesOptions = {}): BrowserRu
   }
 
   return {
-    check(req) {
+    check(req, page = false) {
       const host = req.headers.host;
       if (host !== undefined) {
         const name = hostName(host);
@@ -133,37 +162,33 @@ export function createBrowserRules(options: BrowserRulesOptions = {}): BrowserRu
         }
       }
       const origin = req.headers.origin;
-      if (origin === undefined || trusted(origin, req)) return;
-      if (!authRequired) {
-        throw new HttpError(
-          403,
-          'FORBIDDEN',
-          `Requests from the origin ${origin} are refused: without auth (TIDINGS_AUTH=none) ` +
-            'only pages of this server may call it; list the origin in TIDINGS_CORS_ORIGINS ' +
-            'if it is yours',
-        );
+      if (origin === undefined) {
+        // No Origin: a browser's no-cors request or navigation, or not a browser at all.
+        const site = req.headers['sec-fetch-site'];
+        if (!page && (site === 'cross-site' || site === 'same-site')) {
+          refuseAmbient(
+            req,
+            `a page of another site sending no Origin (Sec-Fetch-Site: ${site}; a CORS request sends it)`,
+          );
+        }
+        return;
       }
-      if (cookieToken(req) !== null) {
-        throw new HttpError(
-          403,
-          'FORBIDDEN',
-          `The tidings_token cookie is refused from the origin ${origin}: list the origin in ` +
-            'TIDINGS_CORS_ORIGINS if it is yours, or send the token as Authorization: Bearer',
-        );
-      }
+      if (!trusted(origin, req)) refuseAmbient(req, `the origin ${origin}`);
     },
     corsHeaders(req, preflight = false) {
       const origin = req.headers.origin;
-      if (origin === undefined) return {};
+      // Whether and what the answer allows depends on Origin: a cache must not mix them up.
+      const vary = preflight ? 'Origin, Access-Control-Request-Headers' : 'Origin';
+      if (origin === undefined) return { vary };
       let headers: Record<string, string>;
-      if (corsOrigins === '*') headers = { 'access-control-allow-origin': '*' };
+      if (corsOrigins === '*') headers = { 'access-control-allow-origin': '*', vary };
       else if (corsOrigins.includes(origin)) {
         headers = {
           'access-control-allow-origin': origin,
           'access-control-allow-credentials': 'true',
-          vary: 'Origin',
+          vary,
         };
-      } else return {};
+      } else return { vary };
       if (!preflight) return headers;
       return {
         ...headers,

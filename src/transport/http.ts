@@ -2,16 +2,18 @@
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
  * graphql-sse handler, health checks to themselves, `/metrics` to Prometheus, `/console` to the
  * console page, `POST /debug/heap-snapshot` to V8, JSON `POST`s of queries and mutations to the
- * fast path (`execute-http.ts`), and everything else to graphql-yoga (GET, GraphiQL, other content
- * types, preflights, and what the fast path hands back), after enforcing the request size limit.
+ * fast path (`execute-http.ts`), and the rest of `/graphql` to graphql-yoga (GET, GraphiQL, and
+ * what the fast path hands back), after enforcing the request size limit.
  *
  * Every request gets a request id: the client's `x-request-id` when it is a plausible one, else a
  * new one (a random prefix per instance, a dash, and a counter in base 36). It is echoed back in
  * `x-request-id` and carried by the request's log lines as `reqId`.
  *
- * Before any route, the browser rules (`auth/browser.ts`) check `Host` and `Origin`.
- * `POST /graphql` runs only with `Content-Type: application/json`, which a page of another site
- * cannot send without a preflight: forms and multipart posts never reach an operation.
+ * Before any route, the browser rules (`auth/browser.ts`) check `Host`, `Origin` and Fetch
+ * Metadata. `POST /graphql` runs only with `Content-Type: application/json`, which a page of another
+ * site cannot send without a preflight: forms and multipart posts never reach an operation. Yoga
+ * sees only the path `/graphql`; other paths get 404. The HTML it answers (GraphiQL) may not be
+ * framed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -205,15 +207,19 @@ export function createRequestListener(options: RequestListenerOptions) {
     allowedHosts: options.allowedHosts,
   });
 
-  /** Whether a request needs no caller: the GraphiQL page (its operations do), preflights. */
-  function isPublic(req: IncomingMessage, url: URL): boolean {
-    if (req.method === 'OPTIONS') return true;
+  /** Whether a request asks for the GraphiQL page. */
+  function isGraphiQL(req: IncomingMessage, url: URL): boolean {
     return (
       req.method === 'GET' &&
       url.pathname === '/graphql' &&
       !url.searchParams.has('query') &&
       (req.headers.accept ?? '').includes('text/html')
     );
+  }
+
+  /** Whether a request needs no caller: the GraphiQL page (its operations do), preflights. */
+  function isPublic(req: IncomingMessage, url: URL): boolean {
+    return req.method === 'OPTIONS' || isGraphiQL(req, url);
   }
 
   /** Hands a request to yoga; `read` is its body when it was read already. */
@@ -354,7 +360,8 @@ export function createRequestListener(options: RequestListenerOptions) {
       );
     }
     try {
-      browser.check(req);
+      // The static pages may be opened by a link from anywhere.
+      browser.check(req, url.pathname === '/console' || isGraphiQL(req, url));
       if (url.pathname === '/healthz') {
         json(res, 200, { status: 'ok' });
         return;

@@ -374,7 +374,7 @@ describe('Host names accepted by HOST', () => {
     expect(accepts({ allowedHosts: ['*'] }, 'anything.example')).toBe(true);
   });
 
-  it('should accept IP literals away from loopback, and any name with auth, unless a list is set', () => {
+  it('should accept IP literals away from loopback, list or not, and any name with auth unless a list is set', () => {
     const wildcard = { host: '0.0.0.0' };
     expect(accepts(wildcard, '10.0.0.5:4000')).toBe(true);
     expect(accepts(wildcard, '[fd00::5]:4000')).toBe(true);
@@ -385,7 +385,10 @@ describe('Host names accepted by HOST', () => {
     expect(accepts(listed, 'events.example.com')).toBe(true);
     expect(accepts(listed, 'localhost')).toBe(true);
     expect(accepts(listed, 'evil.example')).toBe(false);
-    expect(accepts(listed, '10.0.0.5')).toBe(false);
+    // Probes and scrapers call the pod's address: a list does not refuse IP literals.
+    expect(accepts(listed, '10.0.0.5')).toBe(true);
+    expect(accepts({ ...listed, authRequired: false }, '[fd00::5]:4000')).toBe(true);
+    expect(accepts({ allowedHosts: ['events.example.com'] }, '10.0.0.5')).toBe(false);
   });
 });
 
@@ -465,6 +468,115 @@ describe('yoga sees only JSON posts on the exact path /graphql', () => {
   });
 });
 
+describe('requests without Origin from another site (Fetch Metadata)', () => {
+  const stream = `/graphql/stream?query=${encodeURIComponent(STREAM_QUERY)}`;
+
+  it('should refuse them on every route without auth, but open the static pages', async () => {
+    const s = await tserver();
+    try {
+      for (const site of ['cross-site', 'same-site']) {
+        for (const [what, path, init] of everyRoute({ 'sec-fetch-site': site })) {
+          const answer = await call(s.url, path, init);
+          if (what === 'console') {
+            expect({ what, status: answer.status }).toEqual({ what, status: 200 });
+            continue;
+          }
+          expect({ what, site, status: answer.status, code: codeOf(answer) }).toEqual({
+            what,
+            site,
+            status: 403,
+            code: 'FORBIDDEN',
+          });
+          expect(answer.body?.errors?.[0]?.message).toContain('Sec-Fetch-Site');
+        }
+        // A link from another site may open GraphiQL.
+        const graphiql = await call(s.url, '/graphql', {
+          headers: { accept: 'text/html', 'sec-fetch-site': site, 'sec-fetch-mode': 'navigate' },
+        });
+        expect(graphiql.status).toBe(200);
+      }
+      expect(await s.app.store.lastSeq()).toBe(0);
+      expect(s.app.hub.size).toBe(0);
+      expect(readdirSync(heapDir)).toEqual([]);
+      // The server's own pages, a typed URL, and clients that are not browsers.
+      for (const headers of [
+        { 'sec-fetch-site': 'same-origin' },
+        { 'sec-fetch-site': 'none' },
+        {} as Record<string, string>,
+      ]) {
+        const opened = await call(s.url, stream, {
+          headers: { accept: 'text/event-stream', ...headers },
+        });
+        expect({ headers, status: opened.status }).toEqual({ headers, status: 200 });
+      }
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('should refuse them with the tidings_token cookie under TIDINGS_AUTH=jwt, not with a bearer token', async () => {
+    const s = await tserver(JWT_CONFIG);
+    try {
+      const admin = await hs256({ sub: 'victim', scope: 'events:admin' });
+      for (const site of ['cross-site', 'same-site']) {
+        const answer = await call(s.url, stream, {
+          headers: {
+            accept: 'text/event-stream',
+            cookie: `tidings_token=${admin}`,
+            'sec-fetch-site': site,
+          },
+        });
+        expect({ site, status: answer.status, code: codeOf(answer) }).toEqual({
+          site,
+          status: 403,
+          code: 'FORBIDDEN',
+        });
+        expect(answer.body?.errors?.[0]?.message).toContain('tidings_token');
+      }
+      expect(s.app.hub.size).toBe(0);
+      const same = await call(s.url, stream, {
+        headers: {
+          accept: 'text/event-stream',
+          cookie: `tidings_token=${admin}`,
+          'sec-fetch-site': 'same-origin',
+        },
+      });
+      expect(same.status).toBe(200);
+      const withBearer = await call(s.url, stream, {
+        headers: { accept: 'text/event-stream', 'sec-fetch-site': 'cross-site', ...bearer(admin) },
+      });
+      expect(withBearer.status).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('TIDINGS_ALLOWED_HOSTS away from loopback', () => {
+  it('should still answer health checks and scrapes that call the IP address', async () => {
+    const s = await tserver({
+      ...JWT_CONFIG,
+      host: '0.0.0.0',
+      allowedHosts: ['events.example.com'],
+    });
+    try {
+      const port = new URL(s.url).port;
+      for (const host of [`10.0.0.5:${port}`, `[fd00::5]:${port}`, `127.0.0.1:${port}`]) {
+        for (const path of ['/healthz', '/readyz', '/metrics']) {
+          const answer = await call(`http://127.0.0.1:${port}`, path, { headers: { host } });
+          expect({ host, path, status: answer.status }).toEqual({ host, path, status: 200 });
+        }
+      }
+      const named = await call(`http://127.0.0.1:${port}`, '/healthz', {
+        headers: { host: `evil.example:${port}` },
+      });
+      expect(codeOf(named)).toBe('HOST_NOT_ALLOWED');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
 describe('GraphiQL', () => {
   it('should not be framed by another page', async () => {
     const s = await tserver();
@@ -475,6 +587,48 @@ describe('GraphiQL', () => {
       expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
       expect(res.headers.get('x-frame-options')).toBe('DENY');
       await res.text();
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('Vary: Origin', () => {
+  it('should mark every CORS answer of /graphql as varying on Origin, allowed or not', async () => {
+    const s = await tserver({ ...JWT_CONFIG, corsOrigins: [APP] });
+    try {
+      const token = await hs256({ sub: 'app', scope: 'events:read' });
+      const post = (origin?: string) => ({
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...bearer(token),
+          ...(origin ? { origin } : {}),
+        },
+        body: json(QUERY),
+      });
+      const preflight = (origin: string) => ({
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      });
+      for (const [what, path, init] of [
+        ['listed', '/graphql', post(APP)],
+        ['unlisted', '/graphql', post(EVIL)],
+        ['no Origin', '/graphql', post()],
+        [
+          'yoga GET',
+          `/graphql?query=${encodeURIComponent(QUERY)}`,
+          { headers: { origin: EVIL, ...bearer(token) } },
+        ],
+        ['listed preflight', '/graphql', preflight(APP)],
+        ['unlisted preflight', '/graphql/stream', preflight(EVIL)],
+      ] as const) {
+        const answer = await call(s.url, path, init);
+        expect({ what, vary: answer.headers.vary }).toEqual({
+          what,
+          vary: expect.stringMatching(/\bOrigin\b/),
+        });
+      }
     } finally {
       await s.stop();
     }

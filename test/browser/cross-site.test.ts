@@ -1,10 +1,11 @@
 /**
  * A page of another origin in Chromium, against Tidings at `http://127.0.0.1:<port>`: its
- * credentialed `fetch`, its form posts (urlencoded and multipart) and its credentialed
- * `EventSource` get nothing, and nothing is stored, both with `TIDINGS_AUTH=jwt` (the victim's
- * `tidings_token` cookie set for Tidings) and with `TIDINGS_AUTH=none`. The page is served from
- * `127.0.0.1` on another port (same site, so the browser sends the cookie: only Tidings can refuse
- * it) and from `localhost` on that port (another site).
+ * credentialed `fetch`, its form posts (urlencoded and multipart), its credentialed `EventSource`
+ * and its `no-cors` fetch of a stream (which sends no `Origin`) get nothing, and nothing is
+ * stored, both with `TIDINGS_AUTH=jwt` (the victim's `tidings_token` cookie set for Tidings) and
+ * with `TIDINGS_AUTH=none`. The page is served from `127.0.0.1` on another port (same site, so the
+ * browser sends the cookie: only Tidings can refuse it) and from `localhost` on that port (another
+ * site).
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -75,6 +76,25 @@ async function attack(page: Page, target: string): Promise<Loot> {
     },
     { target, PUBLISH, QUERY, STREAM_QUERY },
   );
+}
+
+/**
+ * Opens a stream with a `no-cors` fetch, a GET that carries the cookie but no `Origin`, and keeps
+ * its response; resolves the status Tidings answered (the page itself only sees an opaque one).
+ */
+async function noCorsStream(page: Page, target: string): Promise<number> {
+  const url = `${target}/graphql/stream?query=${encodeURIComponent(STREAM_QUERY)}`;
+  const answered = page.waitForResponse((r) => r.url() === url, { timeout: 20_000 });
+  await page.evaluate(async (url) => {
+    const res = await fetch(url, {
+      mode: 'no-cors',
+      credentials: 'include',
+      headers: { accept: 'text/event-stream' },
+    });
+    // Kept, so that a stream the server opened stays open until the test looks.
+    Object.assign(window, { kept: res });
+  }, url);
+  return (await answered).status();
 }
 
 /** The forms a page can post without a preflight: path, encoding, fields. */
@@ -177,6 +197,9 @@ describe.skipIf(!chromiumAvailable())('a page of another origin in Chromium', ()
    */
   async function expectNothing(page: Page, server: TServer): Promise<void> {
     const before = await server.app.store.lastSeq();
+    // Refused (403), or unauthenticated when the browser sends no cookie to another site (401).
+    expect([401, 403]).toContain(await noCorsStream(page, server.url));
+    expect(server.app.hub.size).toBe(0);
     expect(await attack(page, server.url)).toEqual({ read: [], streamed: [] });
     // Refused (403, 415), or unauthenticated when another site's form carries no cookie (401).
     for (const status of await postForms(page, server.url))
