@@ -85,7 +85,7 @@ export function watchOutages(options: OutageWatchOptions): OutageWatch {
       if (!(err instanceof StoreBlockedError)) return false;
       if (outage) outage.failed++;
       else outage = { code: err.code, since: Date.now(), failed: 1 };
-      system.report(EVENT_TYPE[err.code], 'ERROR', err.message, {
+      system.report(EVENT_TYPE[err.code], 'ERROR', err.operatorMessage, {
         store: store.kind,
         code: err.code,
       });

@@ -201,23 +201,36 @@ function message(err: unknown): string {
  */
 function unavailableError(path: string, op: string, err: unknown): StoreBlockedError | null {
   const code = (err as { code?: unknown } | null)?.code;
+  // Clients learn what happened and what to do; the file's path is for operators only.
   if (code === 'SQLITE_FULL') {
+    const what = `[store:sqlite] ${op} failed: the disk of the event store is full, nothing was stored.`;
     return new StoreBlockedError(
       'STORE_FULL',
-      `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. Free ` +
-        'space on that disk (or raise its quota); writes resume by themselves once there is ' +
-        'room: retry then',
-      { cause: err },
+      `${what} The operator must free space on that disk; writes resume by themselves once ` +
+        'there is room: retry later',
+      {
+        cause: err,
+        operatorMessage:
+          `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. ` +
+          'Free space on that disk (or raise its quota); writes resume by themselves once ' +
+          'there is room',
+      },
     );
   }
   if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
     return new StoreBlockedError(
       'STORE_BUSY',
-      `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
-        "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
-        `backup tool: \`fuser ${path}\` names it); writes resume by themselves once the file ` +
-        'is free: retry then',
-      { cause: err },
+      `[store:sqlite] ${op} failed: another process holds the event store locked, nothing was ` +
+        "stored. The operator must end that process's transaction; writes resume by themselves " +
+        'once the store is free: retry later',
+      {
+        cause: err,
+        operatorMessage:
+          `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
+          "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
+          `backup tool: \`fuser ${path}\` names it); writes resume by themselves once the file ` +
+          'is free',
+      },
     );
   }
   return null;

@@ -15,7 +15,7 @@ import { tserver, type TServer } from '../tserver.js';
 
 const PUBLISH = `mutation ($e: PublishEventInput!) { publishEvent(input: $e) { id cursor } }`;
 const SYSTEM = `{ events(filter: { inboxes: ["system"] }, first: 50, order: OLDEST_FIRST) {
-  nodes { type severity timestamp body }
+  nodes { type severity timestamp message body }
 } }`;
 const STORED = `{ events(filter: { inboxes: ["disk"] }, first: 50) { nodes { id } } }`;
 
@@ -23,6 +23,7 @@ interface SystemEvent {
   type: string;
   severity: string;
   timestamp: string;
+  message: string;
   body: Record<string, unknown>;
 }
 
@@ -92,12 +93,14 @@ describe('a full disk', () => {
       const refused = await publishBig(id);
       expect(refused.data ?? null).toBeNull();
       expect(refused.errors?.[0]?.extensions?.code).toBe('STORE_FULL');
-      expect(refused.errors?.[0]?.message).toMatch(/disk holding .* is full, nothing was stored/);
-      expect(refused.errors?.[0]?.message).toContain('Free space on that disk');
+      expect(refused.errors?.[0]?.message).toMatch(/disk of the event store is full, nothing was/);
+      expect(refused.errors?.[0]?.message).toContain('free space on that disk');
+      // The file's path is for operators only.
+      expect(JSON.stringify(refused.errors)).not.toContain(dir);
     }
     const down = await readyz();
     expect(down.status).toBe(503);
-    expect(down.body.reason).toContain('is full');
+    expect(down.body.reason).toContain(`disk holding "${path}" is full`);
     // Reads still work, and nothing of the refused publishes was stored.
     const stored = await s().gql<{ events: { nodes: { id: string }[] } }>(STORED);
     expect(stored.data?.events.nodes.map((e) => e.id)).toEqual(['before']);
@@ -109,6 +112,7 @@ describe('a full disk', () => {
     const full = events.find((e) => e.type === 'tidings.store.full') as SystemEvent;
     const recovered = events.find((e) => e.type === 'tidings.store.recovered') as SystemEvent;
     expect(full).toMatchObject({ severity: 'ERROR', body: { code: 'STORE_FULL' } });
+    expect(full.message).toContain(`disk holding "${path}" is full`);
     expect(recovered).toMatchObject({
       severity: 'SUCCESS',
       body: { code: 'STORE_FULL', failedPublishes: 2 },
@@ -128,12 +132,15 @@ describe('a locked file', () => {
       for (const id of ['busy-1', 'busy-2']) {
         const refused = await publishBig(id);
         expect(refused.errors?.[0]?.extensions?.code).toBe('STORE_BUSY');
-        expect(refused.errors?.[0]?.message).toMatch(/another process holds .* locked/);
-        expect(refused.errors?.[0]?.message).toContain('fuser');
+        expect(refused.errors?.[0]?.message).toMatch(
+          /another process holds the event store locked/,
+        );
+        expect(JSON.stringify(refused.errors)).not.toContain(dir);
+        expect(JSON.stringify(refused.errors)).not.toContain('fuser');
       }
       const down = await readyz();
       expect(down.status).toBe(503);
-      expect(down.body.reason).toContain('locked');
+      expect(down.body.reason).toContain(`\`fuser ${path}\` names it`);
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
