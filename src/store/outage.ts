@@ -2,7 +2,7 @@
  * A store outage the operator can fix (a full disk, a file locked by another process): reported
  * as a system event when a publish meets it, then followed until the store takes writes again,
  * which is reported too. Readiness needs none of this: `/readyz` asks the store, which tries a
- * write while it is in trouble.
+ * write while it is in trouble (at most once a second, however many ask).
  */
 import type { Logger } from 'pino';
 import { StoreBlockedError } from '../errors.js';

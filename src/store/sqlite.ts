@@ -188,6 +188,11 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /** The table of the write probe; it exists only during a probe. */
 const PROBE_TABLE = 'tidings_write_probe';
+/**
+ * How long a failed write probe answers for the store, ms: readiness checks flooding in during an
+ * outage (`/readyz` needs no auth) make one write a second, as the outage watch does, not one each.
+ */
+const PROBE_REUSE_MS = 1000;
 /** What the write probe writes: enough to need new pages. */
 const PROBE_BYTES = 64 * 1024;
 
@@ -383,7 +388,17 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
    * until a write succeeds again; while it is set, {@link EventStore.ping} tries a write.
    */
   let trouble: StoreBlockedError | null = null;
+  /** When the last write probe ran, epoch ms. */
+  let probedAt = 0;
   function setTrouble(next: StoreBlockedError | null): void {
+    if (next === null && trouble !== null) {
+      // A probe whose cleanup failed left its table: the write that ended the outage removes it.
+      try {
+        db.exec(`DROP TABLE IF EXISTS ${PROBE_TABLE}`);
+      } catch {
+        // Left for the next probe, which drops it first.
+      }
+    }
     // While the file is locked, writes fail at once instead of each blocking the event loop for
     // the busy timeout: a publish retried caller by caller would otherwise freeze the server.
     const wait = next?.code === 'STORE_BUSY' ? 0 : BUSY_TIMEOUT_MS;
@@ -423,8 +438,10 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     try {
       db.exec('BEGIN IMMEDIATE');
       if (!busy) {
+        // A table a failed cleanup left goes first: at most one probe's bytes ever stay behind.
         db.exec(
-          `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (b BLOB);
+          `DROP TABLE IF EXISTS ${PROBE_TABLE};
+           CREATE TABLE ${PROBE_TABLE} (b BLOB);
            INSERT INTO ${PROBE_TABLE} VALUES (zeroblob(${PROBE_BYTES}));`,
         );
       }
@@ -583,8 +600,12 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     },
 
     ping() {
-      // After a failed write the store answers reads but may still refuse writes: try one.
-      return run('ping', () => (trouble ? probeWrite() : void pingStmt.get()), trouble !== null);
+      if (closed || !trouble) return run('ping', () => void pingStmt.get());
+      // After a failed write the store answers reads but may still refuse writes: try one, unless
+      // one failed a moment ago.
+      if (Date.now() - probedAt < PROBE_REUSE_MS) return Promise.reject(trouble);
+      probedAt = Date.now();
+      return run('ping', probeWrite, true);
     },
 
     async close() {

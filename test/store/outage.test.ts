@@ -32,10 +32,22 @@ let path: string;
 /** The server's own connection to the file. */
 let conn: Database.Database | undefined;
 let server: TServer | undefined;
+/** Write probes the store made. */
+let probes = 0;
+/** Counts the write probes run on the server's connection `db`, by the SQL they run. */
+function countProbes(db: Database.Database): Database.Database {
+  const exec = db.exec.bind(db);
+  db.exec = (sql: string) => {
+    if (sql.includes('INSERT INTO tidings_write_probe')) probes++;
+    return exec(sql);
+  };
+  return db;
+}
 beforeEach(async () => {
+  probes = 0;
   dir = mkdtempSync(join(tmpdir(), 'tidings-outage-'));
   path = join(dir, 'events.db');
-  const store = createSqliteStore({ path, onOpen: (db) => (conn = db) });
+  const store = createSqliteStore({ path, onOpen: (db) => (conn = countProbes(db)) });
   server = await tserver({}, { store });
 });
 afterEach(async () => {
@@ -119,6 +131,36 @@ describe('a full disk', () => {
     });
     // The report bears the time of the outage, even when it could only be stored afterwards.
     expect(Date.parse(full.timestamp)).toBeLessThanOrEqual(Date.parse(recovered.timestamp));
+  }, 60_000);
+});
+
+describe('readiness checks during an outage', () => {
+  it('should try a write at most about once a second however many /readyz come, and leave no probe table behind', async () => {
+    expect((await publishBig('before')).data?.publishEvent.id).toBe('before');
+    const db = conn as Database.Database;
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    // The second publish meets the disk filled by the report of the first.
+    for (const id of ['full-1', 'full-2']) {
+      expect((await publishBig(id)).errors?.[0]?.extensions?.code).toBe('STORE_FULL');
+    }
+
+    const started = Date.now();
+    const before = probes;
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => readyz()));
+      for (const answer of answers) expect(answer.status).toBe(503);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    // The outage watch and the readiness checks share the probe: one a second, and the second
+    // that had begun.
+    expect(probes - before).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+
+    db.pragma('max_page_count = 1073741823');
+    await waitReady();
+    const left = db
+      .prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'tidings_write_probe'")
+      .get() as { n: number };
+    expect(left.n).toBe(0);
   }, 60_000);
 });
 
