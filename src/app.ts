@@ -184,7 +184,9 @@ export async function buildApp(
   let claim: StoreClaim | null = null;
   try {
     if (!options.store) {
-      claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared');
+      claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared', {
+        timeoutMs: config.storeTimeoutMs,
+      });
     }
     bus = await createBus(config.bus, logger, config.busTimeoutMs);
   } catch (err) {

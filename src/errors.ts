@@ -99,12 +99,18 @@ export class StoreError extends TidingsError {
  */
 export class StoreBlockedError extends TidingsError {
   declare readonly code: 'STORE_FULL' | 'STORE_BUSY';
+  /**
+   * The message for operators (logs, `/readyz`, system events): it may name what clients must
+   * not see, such as the file's path. Defaults to `message`.
+   */
+  readonly operatorMessage: string;
   constructor(
     code: 'STORE_FULL' | 'STORE_BUSY',
     message: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; operatorMessage?: string } = {},
   ) {
-    super(code, message, options);
+    super(code, message, { cause: options.cause });
+    this.operatorMessage = options.operatorMessage ?? message;
   }
 }
 

@@ -64,7 +64,17 @@ export async function createStore(
  * @throws ConfigError when another server holds the store in a mode that excludes this one; the
  * message says which setting to change.
  */
-export async function claimStore(url: string, mode: ClaimMode): Promise<StoreClaim> {
+export async function claimStore(
+  url: string,
+  mode: ClaimMode,
+  options: {
+    /**
+     * Deadline of each call on a PostgreSQL claim's connection, ms.
+     * @default 5000
+     */
+    timeoutMs?: number;
+  } = {},
+): Promise<StoreClaim> {
   const trimmed = url.trim();
   const path = sqlitePath(trimmed);
   if (path === ':memory:') return { check() {}, release: () => Promise.resolve() };
@@ -73,5 +83,5 @@ export async function claimStore(url: string, mode: ClaimMode): Promise<StoreCla
     return claimSqlite(path, mode);
   }
   const { claimPostgres } = await import('./postgres.js');
-  return claimPostgres(trimmed, mode);
+  return claimPostgres(trimmed, mode, options.timeoutMs);
 }

@@ -2,7 +2,7 @@
  * A store outage the operator can fix (a full disk, a file locked by another process): reported
  * as a system event when a publish meets it, then followed until the store takes writes again,
  * which is reported too. Readiness needs none of this: `/readyz` asks the store, which tries a
- * write while it is in trouble.
+ * write while it is in trouble (at most once a second, however many ask).
  */
 import type { Logger } from 'pino';
 import { StoreBlockedError } from '../errors.js';
@@ -85,7 +85,7 @@ export function watchOutages(options: OutageWatchOptions): OutageWatch {
       if (!(err instanceof StoreBlockedError)) return false;
       if (outage) outage.failed++;
       else outage = { code: err.code, since: Date.now(), failed: 1 };
-      system.report(EVENT_TYPE[err.code], 'ERROR', err.message, {
+      system.report(EVENT_TYPE[err.code], 'ERROR', err.operatorMessage, {
         store: store.kind,
         code: err.code,
       });

@@ -768,11 +768,18 @@ const RECLAIM_MS = 2000;
  * the schema, on a connection of its own, exclusive in `exclusive` mode and shared in `shared`
  * mode, so a server on the memory bus is never beside another server on the schema. The lock
  * goes with its connection, so a dead server's claim ends with it. When the connection breaks,
- * the claim is taken again every 2 s; {@link StoreClaim.check} fails until it is.
+ * the claim is taken again every 2 s; {@link StoreClaim.check} fails until it is. Taking it
+ * answers within the connect timeout plus `timeoutMs`, and the connection is asked `SELECT 1`
+ * every 2 s: one that gives no answer within `timeoutMs` counts as broken.
+ * @param timeoutMs Deadline of each call on the claim's connection, ms (`TIDINGS_STORE_TIMEOUT`).
  * @throws ConfigError when another server holds the schema in a mode that excludes `mode`.
- * @throws StoreError when PostgreSQL cannot be reached.
+ * @throws StoreError when PostgreSQL cannot be reached or does not answer in time.
  */
-export async function claimPostgres(url: string, mode: ClaimMode): Promise<StoreClaim> {
+export async function claimPostgres(
+  url: string,
+  mode: ClaimMode,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS,
+): Promise<StoreClaim> {
   const { connectionString, schema, target } = parseUrl(url);
   const keys = lockKeys('instance', schema);
   const lockFn = mode === 'exclusive' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
@@ -793,20 +800,29 @@ export async function claimPostgres(url: string, mode: ClaimMode): Promise<Store
     const client = new pg.Client({
       connectionString,
       connectionTimeoutMillis: target.connectTimeoutMs,
+      query_timeout: timeoutMs,
       keepAlive: true,
+      // A claim whose server vanished without a word is found out within a minute.
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'tidings',
     });
     client.on('error', () => {});
+    const ms = target.connectTimeoutMs + timeoutMs;
     try {
-      await client.connect();
-      const { rows } = await client.query<{ held: boolean }>(
-        `SELECT ${lockFn}($1, $2) AS held`,
-        keys,
+      const taking = (async () => {
+        await client.connect();
+        return client.query<{ held: boolean }>(`SELECT ${lockFn}($1, $2) AS held`, keys);
+      })();
+      const { rows } = await withDeadline(
+        taking,
+        ms,
+        () => new Error(`no answer within ${ms} ms (TIDINGS_STORE_TIMEOUT)`),
       );
       if (rows[0]?.held !== true) throw refused();
       return client;
     } catch (err) {
-      await client.end().catch(() => {});
+      // Not awaited: a stalled server would never acknowledge the end.
+      void client.end().catch(() => {});
       if (err instanceof TidingsError) throw err;
       throw new StoreError(
         `[store:postgres] cannot claim schema "${schema}": ${explain(err, target).text}`,
@@ -836,7 +852,29 @@ export async function claimPostgres(url: string, mode: ClaimMode): Promise<Store
     };
     held.on('error', onLoss);
     held.on('end', () => onLoss());
+    return onLoss;
   };
+  /** Ends the claim's connection and takes the claim again when it stops answering. */
+  let asking = false;
+  const liveness = setInterval(() => {
+    if (released || lost !== null || asking) return;
+    asking = true;
+    const held = client;
+    withDeadline(
+      held.query('SELECT 1'),
+      timeoutMs,
+      () => new Error(`no answer to SELECT 1 within ${timeoutMs} ms (TIDINGS_STORE_TIMEOUT)`),
+    ).then(
+      () => (asking = false),
+      (err: unknown) => {
+        asking = false;
+        if (held !== client) return;
+        onLoss(err);
+        void held.end().catch(() => {});
+      },
+    );
+  }, RECLAIM_MS);
+  liveness.unref();
   const retake = async () => {
     if (released) return;
     try {
@@ -847,13 +885,13 @@ export async function claimPostgres(url: string, mode: ClaimMode): Promise<Store
       }
       client = next;
       lost = null;
-      watch(next);
+      onLoss = watch(next);
     } catch (err) {
       lost = message(err).replace(/^\[store:postgres\] /, '');
       retry();
     }
   };
-  watch(client);
+  let onLoss = watch(client);
 
   return {
     check() {
@@ -863,6 +901,7 @@ export async function claimPostgres(url: string, mode: ClaimMode): Promise<Store
       if (released) return;
       released = true;
       clearTimeout(timer);
+      clearInterval(liveness);
       await client.end().catch(() => {});
     },
   };

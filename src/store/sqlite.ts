@@ -188,6 +188,11 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /** The table of the write probe; it exists only during a probe. */
 const PROBE_TABLE = 'tidings_write_probe';
+/**
+ * How long a failed write probe answers for the store, ms: readiness checks flooding in during an
+ * outage (`/readyz` needs no auth) make one write a second, as the outage watch does, not one each.
+ */
+const PROBE_REUSE_MS = 1000;
 /** What the write probe writes: enough to need new pages. */
 const PROBE_BYTES = 64 * 1024;
 
@@ -201,23 +206,36 @@ function message(err: unknown): string {
  */
 function unavailableError(path: string, op: string, err: unknown): StoreBlockedError | null {
   const code = (err as { code?: unknown } | null)?.code;
+  // Clients learn what happened and what to do; the file's path is for operators only.
   if (code === 'SQLITE_FULL') {
+    const what = `[store:sqlite] ${op} failed: the disk of the event store is full, nothing was stored.`;
     return new StoreBlockedError(
       'STORE_FULL',
-      `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. Free ` +
-        'space on that disk (or raise its quota); writes resume by themselves once there is ' +
-        'room: retry then',
-      { cause: err },
+      `${what} The operator must free space on that disk; writes resume by themselves once ` +
+        'there is room: retry later',
+      {
+        cause: err,
+        operatorMessage:
+          `[store:sqlite] ${op} failed: the disk holding "${path}" is full, nothing was stored. ` +
+          'Free space on that disk (or raise its quota); writes resume by themselves once ' +
+          'there is room',
+      },
     );
   }
   if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
     return new StoreBlockedError(
       'STORE_BUSY',
-      `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
-        "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
-        `backup tool: \`fuser ${path}\` names it); writes resume by themselves once the file ` +
-        'is free: retry then',
-      { cause: err },
+      `[store:sqlite] ${op} failed: another process holds the event store locked, nothing was ` +
+        "stored. The operator must end that process's transaction; writes resume by themselves " +
+        'once the store is free: retry later',
+      {
+        cause: err,
+        operatorMessage:
+          `[store:sqlite] ${op} failed: another process holds "${path}" locked (an open write ` +
+          "transaction), nothing was stored. End that process's transaction (a sqlite3 shell, a " +
+          `backup tool: \`fuser ${path}\` names it); writes resume by themselves once the file ` +
+          'is free',
+      },
     );
   }
   return null;
@@ -370,7 +388,17 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
    * until a write succeeds again; while it is set, {@link EventStore.ping} tries a write.
    */
   let trouble: StoreBlockedError | null = null;
+  /** When the last write probe ran, epoch ms. */
+  let probedAt = 0;
   function setTrouble(next: StoreBlockedError | null): void {
+    if (next === null && trouble !== null) {
+      // A probe whose cleanup failed left its table: the write that ended the outage removes it.
+      try {
+        db.exec(`DROP TABLE IF EXISTS ${PROBE_TABLE}`);
+      } catch {
+        // Left for the next probe, which drops it first.
+      }
+    }
     // While the file is locked, writes fail at once instead of each blocking the event loop for
     // the busy timeout: a publish retried caller by caller would otherwise freeze the server.
     const wait = next?.code === 'STORE_BUSY' ? 0 : BUSY_TIMEOUT_MS;
@@ -410,8 +438,10 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     try {
       db.exec('BEGIN IMMEDIATE');
       if (!busy) {
+        // A table a failed cleanup left goes first: at most one probe's bytes ever stay behind.
         db.exec(
-          `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (b BLOB);
+          `DROP TABLE IF EXISTS ${PROBE_TABLE};
+           CREATE TABLE ${PROBE_TABLE} (b BLOB);
            INSERT INTO ${PROBE_TABLE} VALUES (zeroblob(${PROBE_BYTES}));`,
         );
       }
@@ -570,8 +600,12 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     },
 
     ping() {
-      // After a failed write the store answers reads but may still refuse writes: try one.
-      return run('ping', () => (trouble ? probeWrite() : void pingStmt.get()), trouble !== null);
+      if (closed || !trouble) return run('ping', () => void pingStmt.get());
+      // After a failed write the store answers reads but may still refuse writes: try one, unless
+      // one failed a moment ago.
+      if (Date.now() - probedAt < PROBE_REUSE_MS) return Promise.reject(trouble);
+      probedAt = Date.now();
+      return run('ping', probeWrite, true);
     },
 
     async close() {

@@ -50,6 +50,12 @@ const tokenExpired = () =>
 const STREAM_NOT_FOUND =
   'Stream not found: the reservation expired or its stream closed; make a new one with PUT';
 
+/**
+ * Most operations one single-connection stream runs at once (its reservation's, before and after
+ * the stream connects); one more gets `429`.
+ */
+export const MAX_OPERATIONS_PER_STREAM = 100;
+
 /** The header carrying a single-connection reservation token. */
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
 
@@ -196,6 +202,11 @@ interface Reservation {
   pendingBytes: number;
   /** Set while its operations are being ended for overflowing, so their last frames get in. */
   overflowing: boolean;
+  /**
+   * Set once what it keeps went past the queue limits before its stream connected: its
+   * operations were ended, and new ones are refused until the stream connects.
+   */
+  full: boolean;
   operations: Map<string, Running | null>;
   expiry: NodeJS.Timeout | null;
 }
@@ -368,7 +379,16 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       outlet.write(completeFrame(outlet.operationId));
       outlet.done();
     };
-    const once: Running = { stop: () => (stopped = true), fail: () => (stopped = true) };
+    const once: Running = {
+      stop: () => (stopped = true),
+      // A query still running when its stream overflows answers with the error: its client
+      // learns why the result did not come.
+      fail(error) {
+        if (stopped) return;
+        sendResult(errorResult(error, requestLogger(reqId)), null);
+        complete();
+      },
+    };
     if (prepared.kind === 'invalid') {
       sendResult({ errors: prepared.errors }, null);
       complete();
@@ -621,6 +641,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       pending: [],
       pendingBytes: 0,
       overflowing: false,
+      full: false,
       operations: new Map(),
       expiry: null,
     };
@@ -644,25 +665,34 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
 
   /**
    * Keeps a frame for a stream that has not connected yet. The frames count against the queue
-   * limits of a connected stream: past them, the reservation's operations end as slow consumers,
-   * and the client finds their frames then `SLOW_CONSUMER` when it connects.
+   * limits of a connected stream: the frame that goes past them is the last one kept; the
+   * reservation's operations then end as slow consumers (only their error and `complete` get in
+   * after it), and the client finds their frames then `SLOW_CONSUMER` when it connects.
    */
   function keepPending(reservation: Reservation, frame: string | Buffer, reqId: string | null) {
+    if (reservation.full && !reservation.overflowing) {
+      // Every operation ended when it filled up, and new ones are refused: nothing should come.
+      logger.warn({ ...(reqId === null ? {} : { reqId }) }, 'frame of a full reservation dropped');
+      return;
+    }
     reservation.pending.push(frame);
     reservation.pendingBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
     const { maxBytes, maxEvents } = sse.limits;
-    if (reservation.overflowing) return;
+    if (reservation.full) return;
     if (reservation.pendingBytes <= maxBytes && reservation.pending.length <= maxEvents) return;
+    reservation.full = true;
+    logger.warn(
+      { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
+      'reservation overflowed before its stream connected: its operations end as slow consumers',
+    );
+    endKept(reservation);
+  }
+
+  /** Ends the operations of a full reservation as slow consumers, their last frames kept. */
+  function endKept(reservation: Reservation): void {
     reservation.overflowing = true;
-    const ending = [...reservation.operations.values()].filter((op) => op !== null);
-    if (ending.length > 0) {
-      logger.warn(
-        { ...(reqId === null ? {} : { reqId }), pendingBytes: reservation.pendingBytes },
-        'reservation overflowed before its stream connected: its operations end as slow consumers',
-      );
-    }
     const error = new SlowConsumerError(sse.limits);
-    for (const op of ending) op.fail(error);
+    for (const op of [...reservation.operations.values()]) op?.fail(error);
     reservation.overflowing = false;
   }
 
@@ -696,6 +726,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reservation.response = res;
     for (const frame of reservation.pending.splice(0)) conn.write(frame);
     reservation.pendingBytes = 0;
+    reservation.full = false;
     conn.onClose(() => dropReservation(token));
     conn.onOverflow(() => {
       // Every operation ends with the resumable error, queued behind what the client has yet to
@@ -733,6 +764,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       );
       return;
     }
+    const refusal = refuseOperation(reservation);
+    if (refusal !== null) {
+      sendJson(res, 429, errorsBody(refusal, 'LIMIT_EXCEEDED'));
+      return;
+    }
     const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
     if (prepared.kind === 'invalid') {
       sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
@@ -756,7 +792,29 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       reqId,
     );
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
+    // It filled up while this operation started: it ends like the others did.
+    if (reservation.full && !reservation.connection) endKept(reservation);
     sendJson(res, 202, null);
+  }
+
+  /** Why a reservation takes no more operations now, or `null` when it does. */
+  function refuseOperation(reservation: Reservation): string | null {
+    if (reservation.full && !reservation.connection) {
+      return (
+        `This stream's reservation already keeps ${reservation.pendingBytes} bytes in ` +
+        `${reservation.pending.length} frames for a stream that has not connected, past ` +
+        'TIDINGS_MAX_QUEUE_BYTES or TIDINGS_MAX_QUEUE, and its operations ended as SLOW_CONSUMER: ' +
+        'open its stream (GET with its token) to receive them, then send operations again'
+      );
+    }
+    if (reservation.operations.size >= MAX_OPERATIONS_PER_STREAM) {
+      return (
+        `This stream already runs ${reservation.operations.size} operations, the most one ` +
+        'stream may run: stop one (DELETE ?operationId=) or wait until one completes, or use ' +
+        'another stream'
+      );
+    }
+    return null;
   }
 
   /**

@@ -26,7 +26,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { createBrowserRules } from '../auth/browser.js';
 import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { serveConsole } from '../console/serve.js';
-import { AuthenticationError, StoreUnavailableError } from '../errors.js';
+import { AuthenticationError, StoreBlockedError, StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { HttpError } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
@@ -373,7 +373,13 @@ export function createRequestListener(options: RequestListenerOptions) {
         } catch (err) {
           json(res, 503, {
             status: 'unavailable',
-            reason: err instanceof Error ? err.message : String(err),
+            // Operator-facing: a store outage's reason names its file.
+            reason:
+              err instanceof StoreBlockedError
+                ? err.operatorMessage
+                : err instanceof Error
+                  ? err.message
+                  : String(err),
           });
         }
         return;

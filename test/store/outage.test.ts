@@ -15,7 +15,7 @@ import { tserver, type TServer } from '../tserver.js';
 
 const PUBLISH = `mutation ($e: PublishEventInput!) { publishEvent(input: $e) { id cursor } }`;
 const SYSTEM = `{ events(filter: { inboxes: ["system"] }, first: 50, order: OLDEST_FIRST) {
-  nodes { type severity timestamp body }
+  nodes { type severity timestamp message body }
 } }`;
 const STORED = `{ events(filter: { inboxes: ["disk"] }, first: 50) { nodes { id } } }`;
 
@@ -23,6 +23,7 @@ interface SystemEvent {
   type: string;
   severity: string;
   timestamp: string;
+  message: string;
   body: Record<string, unknown>;
 }
 
@@ -31,10 +32,22 @@ let path: string;
 /** The server's own connection to the file. */
 let conn: Database.Database | undefined;
 let server: TServer | undefined;
+/** Write probes the store made. */
+let probes = 0;
+/** Counts the write probes run on the server's connection `db`, by the SQL they run. */
+function countProbes(db: Database.Database): Database.Database {
+  const exec = db.exec.bind(db);
+  db.exec = (sql: string) => {
+    if (sql.includes('INSERT INTO tidings_write_probe')) probes++;
+    return exec(sql);
+  };
+  return db;
+}
 beforeEach(async () => {
+  probes = 0;
   dir = mkdtempSync(join(tmpdir(), 'tidings-outage-'));
   path = join(dir, 'events.db');
-  const store = createSqliteStore({ path, onOpen: (db) => (conn = db) });
+  const store = createSqliteStore({ path, onOpen: (db) => (conn = countProbes(db)) });
   server = await tserver({}, { store });
 });
 afterEach(async () => {
@@ -92,12 +105,14 @@ describe('a full disk', () => {
       const refused = await publishBig(id);
       expect(refused.data ?? null).toBeNull();
       expect(refused.errors?.[0]?.extensions?.code).toBe('STORE_FULL');
-      expect(refused.errors?.[0]?.message).toMatch(/disk holding .* is full, nothing was stored/);
-      expect(refused.errors?.[0]?.message).toContain('Free space on that disk');
+      expect(refused.errors?.[0]?.message).toMatch(/disk of the event store is full, nothing was/);
+      expect(refused.errors?.[0]?.message).toContain('free space on that disk');
+      // The file's path is for operators only.
+      expect(JSON.stringify(refused.errors)).not.toContain(dir);
     }
     const down = await readyz();
     expect(down.status).toBe(503);
-    expect(down.body.reason).toContain('is full');
+    expect(down.body.reason).toContain(`disk holding "${path}" is full`);
     // Reads still work, and nothing of the refused publishes was stored.
     const stored = await s().gql<{ events: { nodes: { id: string }[] } }>(STORED);
     expect(stored.data?.events.nodes.map((e) => e.id)).toEqual(['before']);
@@ -109,12 +124,43 @@ describe('a full disk', () => {
     const full = events.find((e) => e.type === 'tidings.store.full') as SystemEvent;
     const recovered = events.find((e) => e.type === 'tidings.store.recovered') as SystemEvent;
     expect(full).toMatchObject({ severity: 'ERROR', body: { code: 'STORE_FULL' } });
+    expect(full.message).toContain(`disk holding "${path}" is full`);
     expect(recovered).toMatchObject({
       severity: 'SUCCESS',
       body: { code: 'STORE_FULL', failedPublishes: 2 },
     });
     // The report bears the time of the outage, even when it could only be stored afterwards.
     expect(Date.parse(full.timestamp)).toBeLessThanOrEqual(Date.parse(recovered.timestamp));
+  }, 60_000);
+});
+
+describe('readiness checks during an outage', () => {
+  it('should try a write at most about once a second however many /readyz come, and leave no probe table behind', async () => {
+    expect((await publishBig('before')).data?.publishEvent.id).toBe('before');
+    const db = conn as Database.Database;
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    // The second publish meets the disk filled by the report of the first.
+    for (const id of ['full-1', 'full-2']) {
+      expect((await publishBig(id)).errors?.[0]?.extensions?.code).toBe('STORE_FULL');
+    }
+
+    const started = Date.now();
+    const before = probes;
+    for (let round = 0; round < 10; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => readyz()));
+      for (const answer of answers) expect(answer.status).toBe(503);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    // The outage watch and the readiness checks share the probe: one a second, and the second
+    // that had begun.
+    expect(probes - before).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+
+    db.pragma('max_page_count = 1073741823');
+    await waitReady();
+    const left = db
+      .prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'tidings_write_probe'")
+      .get() as { n: number };
+    expect(left.n).toBe(0);
   }, 60_000);
 });
 
@@ -128,12 +174,15 @@ describe('a locked file', () => {
       for (const id of ['busy-1', 'busy-2']) {
         const refused = await publishBig(id);
         expect(refused.errors?.[0]?.extensions?.code).toBe('STORE_BUSY');
-        expect(refused.errors?.[0]?.message).toMatch(/another process holds .* locked/);
-        expect(refused.errors?.[0]?.message).toContain('fuser');
+        expect(refused.errors?.[0]?.message).toMatch(
+          /another process holds the event store locked/,
+        );
+        expect(JSON.stringify(refused.errors)).not.toContain(dir);
+        expect(JSON.stringify(refused.errors)).not.toContain('fuser');
       }
       const down = await readyz();
       expect(down.status).toBe(503);
-      expect(down.body.reason).toContain('locked');
+      expect(down.body.reason).toContain(`\`fuser ${path}\` names it`);
     } finally {
       holder.exec('ROLLBACK');
       holder.close();

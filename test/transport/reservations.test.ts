@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { bearer, hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { tserver, type TServer } from '../tserver.js';
+import { MAX_OPERATIONS_PER_STREAM } from '../../src/transport/graphql-sse.js';
 import { dataOf, rawStream, waitFor, type RawStream } from './helpers.js';
 
 let s: TServer | undefined;
@@ -144,4 +145,96 @@ describe('what a reservation keeps before its stream connects', () => {
       await raw.waitFor((f) => f.data === '{"id":"again"}', 'the second operation to complete');
     },
   );
+});
+
+describe('operations sent to a reservation', () => {
+  /** POSTs an operation to the reservation `token`; returns the status and the parsed body. */
+  async function operate(token: string, query: string, operationId: string) {
+    const res = await fetch(streamUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-graphql-event-stream-token': token },
+      body: JSON.stringify({ query, extensions: { operationId } }),
+    });
+    const text = await res.text();
+    const body = text
+      ? (JSON.parse(text) as { errors: { message: string; extensions: { code: string } }[] })
+      : null;
+    return { status: res.status, error: body?.errors[0] };
+  }
+
+  it('should keep no more than TIDINGS_MAX_QUEUE_BYTES and one frame for a stream that has not connected, refusing operations past it, and answer every accepted one', async () => {
+    const maxQueueBytes = 1024 * 1024;
+    s = await tserver({ maxQueueBytes });
+    const big = 'x'.repeat(60_000);
+    await s.app.publish([{ type: 'big.event', inbox: 'big', message: big }]);
+    const { text: token } = await reserve();
+    const query = '{ events(first: 1) { edges { node { message } } } }';
+
+    const accepted: string[] = [];
+    const refused: { message: string; extensions: { code: string } }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const answer = await operate(token, query, `q${i}`);
+      if (answer.status === 202) accepted.push(`q${i}`);
+      else {
+        expect(answer.status).toBe(429);
+        refused.push(answer.error as (typeof refused)[number]);
+      }
+    }
+    // Once every answer is in, the reservation is past its budget: operations are refused.
+    const deadline = Date.now() + 10_000;
+    for (let i = 0; ; i++) {
+      const answer = await operate(token, '{ __typename }', `more${i}`);
+      if (answer.status === 429) {
+        refused.push(answer.error as (typeof refused)[number]);
+        break;
+      }
+      accepted.push(`more${i}`);
+      if (Date.now() > deadline) throw new Error('the reservation never refused an operation');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const error of refused) {
+      expect(error.extensions.code).toBe('LIMIT_EXCEEDED');
+      expect(error.message).toMatch(/TIDINGS_MAX_QUEUE_BYTES.*open its stream/);
+    }
+
+    const raw = await connect(token);
+    await waitFor(
+      () => accepted.every((id) => raw.frames.some((f) => f.data === `{"id":"${id}"}`)),
+      'a complete frame for every accepted operation',
+      15_000,
+    );
+    const bytes = raw.frames.reduce((n, f) => n + Buffer.byteLength(f.raw) + 2, 0);
+    // The budget, one frame past it, and the short error and complete of each operation.
+    expect(bytes).toBeLessThan(maxQueueBytes + 61_000 + accepted.length * 1_000);
+    const results = raw.frames.filter((f) => f.data?.includes(big));
+    expect(results.length).toBeGreaterThan(0);
+
+    // Connected, the stream takes operations again.
+    expect((await operate(token, '{ __typename }', 'after')).status).toBe(202);
+    await raw.waitFor((f) => f.data === '{"id":"after"}', 'the operation sent once connected');
+  }, 60_000);
+
+  it('should refuse an operation past the 100 one stream runs at once', async () => {
+    s = await tserver();
+    const { text: token } = await reserve();
+    const query = 'subscription { eventStream(inboxes: ["quiet"]) { cursor } }';
+    for (let i = 0; i < MAX_OPERATIONS_PER_STREAM; i++) {
+      expect((await operate(token, query, `s${i}`)).status).toBe(202);
+    }
+    const refused = await operate(token, query, 'one-more');
+    expect(refused.status).toBe(429);
+    expect(refused.error?.extensions.code).toBe('LIMIT_EXCEEDED');
+    expect(refused.error?.message).toMatch(/already runs 100 operations.*DELETE \?operationId=/);
+
+    // Stopping one makes room for another.
+    expect(
+      (
+        await fetch(`${streamUrl()}?operationId=s0`, {
+          method: 'DELETE',
+          headers: { 'x-graphql-event-stream-token': token },
+        })
+      ).status,
+    ).toBe(200);
+    expect((await operate(token, query, 'one-more')).status).toBe(202);
+  }, 60_000);
 });
