@@ -9,6 +9,14 @@ import { TidingsError } from '../errors.js';
 /** The message clients see for an unexpected error. */
 export const MASKED_MESSAGE = 'Unexpected error: the server logged the details.';
 
+/** The JSON body of an HTTP error answer: one error, with its `extensions.code`. */
+export function errorsBody(
+  message: string,
+  code: string,
+): { errors: { message: string; extensions: { code: string } }[] } {
+  return { errors: [{ message, extensions: { code } }] };
+}
+
 /** HTTP-level failures of the transport, answered with `status` and a JSON error body. */
 export class HttpError extends TidingsError {
   /** The HTTP status to answer with. */

@@ -29,7 +29,14 @@ import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
-import { errorResult, HttpError, maskError, maskResult } from './errors.js';
+import {
+  errorResult,
+  errorsBody,
+  HttpError,
+  maskError,
+  maskResult,
+  MASKED_MESSAGE,
+} from './errors.js';
 import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
 import {
   acceptsEventStream,
@@ -239,14 +246,6 @@ function queueBytes(queue: ServerResponse | Reservation): number {
     return queue.response ? queueBytes(queue.response) : queue.pendingBytes;
   }
   return queue.writableEnded || queue.destroyed ? 0 : queue.writableLength;
-}
-
-/** The JSON body of an HTTP error answer. */
-function errorsBody(
-  message: string,
-  code: string,
-): { errors: { message: string; extensions: { code: string } }[] } {
-  return { errors: [{ message, extensions: { code } }] };
 }
 
 function parseJsonObject(raw: string | null, what: string): Record<string, unknown> | null {
@@ -950,11 +949,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message, err.code));
       else {
         logger.error({ err, ...withId }, 'stream request failed');
-        sendJson(
-          res,
-          500,
-          errorsBody('Unexpected error: the server logged the details.', 'INTERNAL_SERVER_ERROR'),
-        );
+        sendJson(res, 500, errorsBody(MASKED_MESSAGE, 'INTERNAL_SERVER_ERROR'));
       }
     }
   }

@@ -28,7 +28,7 @@ import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principa
 import { serveConsole } from '../console/serve.js';
 import { AuthenticationError, StoreBlockedError, StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { HttpError } from './errors.js';
+import { errorsBody, HttpError, MASKED_MESSAGE } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
 import { acceptsEventStream } from './sse.js';
 
@@ -391,14 +391,14 @@ export function createRequestListener(options: RequestListenerOptions) {
       if (options.isClosing()) {
         res.setHeader('x-request-id', reqId);
         res.setHeader('connection', 'close');
-        json(res, 503, {
-          errors: [
-            {
-              message: 'The server is shutting down: retry on another instance or later',
-              extensions: { code: 'SHUTTING_DOWN' },
-            },
-          ],
-        });
+        json(
+          res,
+          503,
+          errorsBody(
+            'The server is shutting down: retry on another instance or later',
+            'SHUTTING_DOWN',
+          ),
+        );
         return;
       }
       if (url.pathname === '/console') {
@@ -462,19 +462,17 @@ export function createRequestListener(options: RequestListenerOptions) {
         res.end();
       } else if (err instanceof AuthenticationError) {
         res.setHeader('www-authenticate', 'Bearer error="invalid_token"');
-        json(res, 401, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+        json(res, 401, errorsBody(err.message, err.code));
       } else if (err instanceof StoreUnavailableError) {
         // The store did not answer (the revocation check of the token, say): try again shortly.
         res.setHeader('retry-after', '1');
-        json(res, 503, { errors: [{ message: err.message, extensions: { code: err.code } }] });
+        json(res, 503, errorsBody(err.message, err.code));
       } else if (err instanceof HttpError) {
-        json(res, err.status, {
-          errors: [{ message: err.message, extensions: { code: err.code } }],
-        });
+        json(res, err.status, errorsBody(err.message, err.code));
       } else {
         log().error({ err, ...caller }, 'request failed');
         json(res, 500, {
-          errors: [{ message: 'Unexpected error: the server logged the details.' }],
+          errors: [{ message: MASKED_MESSAGE }],
         });
       }
     }
