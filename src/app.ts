@@ -36,10 +36,11 @@ import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
-import { createGraphQLSseHandler, type StreamControl } from './transport/graphql-sse.js';
+import { createGraphQLSseHandler } from './transport/graphql-sse.js';
+import type { StreamControl } from './stream/types.js';
 import { createRequestListener, readBody } from './transport/http.js';
-import { checkNesting, limitRules } from './transport/limits.js';
-import { createDocumentCache, createOperationPreparer } from './transport/operation.js';
+import { checkNesting, limitRules } from './schema/limits.js';
+import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
 import { refuseSubscriptions } from './transport/yoga-subscriptions.js';
 

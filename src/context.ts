@@ -10,7 +10,7 @@ import { compileFilter, type Clause } from './events/filter.js';
 import type { PublishFn } from './events/publish.js';
 import type { StoredEvent, Visibility } from './events/types.js';
 import type { Hub } from './hub/hub.js';
-import type { StreamControl } from './transport/graphql-sse.js';
+import type { StreamControl } from './stream/types.js';
 import type { EventStore } from './store/types.js';
 
 /** What every request of one instance shares. */

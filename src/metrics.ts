@@ -18,9 +18,7 @@ import {
 } from 'prom-client';
 import type { StoredEvent } from './events/types.js';
 import type { EventStore } from './store/types.js';
-
-/** The two modes of the graphql-sse protocol. */
-export type StreamMode = 'distinct' | 'single';
+import type { StreamMode } from './stream/types.js';
 
 /** Why a stream ended, as counted by `tidings_streams_ended_total{reason}`. */
 export const STREAM_END_REASONS = [
@@ -104,7 +102,7 @@ export function createMetrics(): Metrics {
   const registers = [registry];
 
   let readStreams: () => StreamFigures = () => ({
-    open: { distinct: 0, single: 0 },
+    open: { distinct: 0, single: 0, websocket: 0 },
     delivered: 0,
     registered: 0,
   });
@@ -113,13 +111,14 @@ export function createMetrics(): Metrics {
 
   new Gauge({
     name: 'tidings_streams_open',
-    help: 'Event streams open on this instance, by graphql-sse mode (distinct or single connection).',
+    help: 'Event streams open on this instance, by mode: graphql-sse distinct or single connection, or graphql-ws (websocket).',
     labelNames: ['mode'],
     registers,
     collect() {
       const { open } = readStreams();
       this.set({ mode: 'distinct' }, open.distinct);
       this.set({ mode: 'single' }, open.single);
+      this.set({ mode: 'websocket' }, open.websocket);
     },
   });
   new Gauge({

@@ -4,7 +4,7 @@
  * the cut-off over the bus, so the other instances end theirs too.
  */
 import { StreamEndedError } from '../errors.js';
-import type { StreamOwner } from '../transport/graphql-sse.js';
+import type { StreamOwner } from '../stream/types.js';
 
 /** Which streams to end, and why. */
 export interface CutOff {

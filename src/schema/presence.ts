@@ -3,16 +3,20 @@
  * how far behind each one is).
  */
 import { requireScope } from '../auth/principal.js';
-import type { OpenStreamInfo } from '../transport/graphql-sse.js';
+import type { OpenStreamInfo } from '../stream/types.js';
 import { builder } from './builder.js';
 
 const StreamModeEnum = builder.enumType('StreamMode', {
-  description: 'How a stream is carried (the two modes of the graphql-sse protocol).',
+  description: 'How a stream is carried: the two modes of graphql-sse, or a graphql-ws socket.',
   values: {
     DISTINCT: { value: 'distinct', description: 'One connection per stream.' },
     SINGLE: {
       value: 'single',
       description: "One reserved connection carries several streams (the client's operations).",
+    },
+    WEBSOCKET: {
+      value: 'websocket',
+      description: 'A graphql-ws (graphql-transport-ws) socket, which may carry several streams.',
     },
   } as const,
 });

@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
 import type { TidingsContext } from '../context.js';
 import { maskResult } from './errors.js';
-import { createDocumentCache, type DocumentCache } from './operation.js';
+import { createDocumentCache, type DocumentCache } from '../stream/operation.js';
 
 /** The media types a JSON answer can take, as negotiated from `Accept`. */
 export type JsonMediaType = 'application/json' | 'application/graphql-response+json';

@@ -28,7 +28,8 @@ import {
 import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
-import type { Metrics, StreamEndReason, StreamMode } from '../metrics.js';
+import type { Metrics, StreamEndReason } from '../metrics.js';
+import type { OpenStreamInfo, StreamControl, StreamMode, StreamOwner } from '../stream/types.js';
 import {
   errorResult,
   errorsBody,
@@ -37,7 +38,7 @@ import {
   maskResult,
   MASKED_MESSAGE,
 } from './errors.js';
-import type { GraphQLParams, OperationPreparer, PreparedOperation } from './operation.js';
+import type { GraphQLParams, OperationPreparer, PreparedOperation } from '../stream/operation.js';
 import {
   acceptsEventStream,
   completeFrame,
@@ -98,45 +99,6 @@ export interface GraphQLSseOptions {
   maxReservationsPerCaller?: number;
   /** Where open streams, deliveries and ended streams are counted. */
   metrics?: Metrics;
-}
-
-/** Who an open stream belongs to, for ending streams by subject, client or token. */
-export interface StreamOwner {
-  principal: Principal;
-  /** The client id the stream asked for (`eventStream(clientId:)`), if any. */
-  clientId: string | null;
-}
-
-/** Ends open streams on this instance. */
-export interface StreamControl {
-  /** Ends every open stream whose owner matches, with `error` then `complete`; returns how many. */
-  end(match: (owner: StreamOwner) => boolean, error: TidingsError): number;
-  /** Open streams, with their owners. */
-  owners(): StreamOwner[];
-  /** Open streams, described. */
-  list(): OpenStreamInfo[];
-}
-
-/** An open stream, as {@link StreamControl.list} describes it. */
-export interface OpenStreamInfo {
-  /**
-   * Made up when it opened (a random prefix per instance, a dash, a counter in base 36); its log
-   * lines carry it as `streamId`.
-   */
-  id: string;
-  mode: StreamMode;
-  /** The caller's subject; null without auth. */
-  subject: string | null;
-  /** The client id the stream asked for, else the caller's; null when neither is set. */
-  clientId: string | null;
-  /** The inboxes it named (names and `prefix*` patterns); null: every inbox the caller may read. */
-  inboxes: readonly string[] | null;
-  /** When it opened, epoch ms. */
-  since: number;
-  /** Frames of events written to it (replayed and live). */
-  eventsDelivered: number;
-  /** Bytes waiting to be sent on its connection (one connection carries every operation in single mode). */
-  queueBytes: number;
 }
 
 /** A stream in the registry of open streams. */
@@ -328,7 +290,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const streamIdPrefix = randomBytes(4).toString('hex');
   let streamCount = 0;
   metrics?.readStreamsFrom(() => {
-    const open = { distinct: 0, single: 0 };
+    const open = { distinct: 0, single: 0, websocket: 0 };
     let delivered = endedDelivered;
     for (const stream of openStreams) {
       open[stream.mode]++;

@@ -19,7 +19,7 @@ import {
   createOperationPreparer,
   type GraphQLParams,
   type StreamOperation,
-} from '../../src/transport/operation.js';
+} from '../../src/stream/operation.js';
 import { tserver, tsubscribe, type TServer } from '../tserver.js';
 import { rawPost, waitFor, type RawStream, type SseFrame } from './helpers.js';
 import { byIds } from '../store/contract.js';

@@ -1,6 +1,6 @@
 /** The nesting guard that runs before graphql-js parses a document recursively. */
 import { describe, expect, it } from 'vitest';
-import { checkNesting, MAX_NESTING } from '../../src/transport/limits.js';
+import { checkNesting, MAX_NESTING } from '../../src/schema/limits.js';
 import { tserver } from '../tserver.js';
 
 describe('checkNesting', () => {

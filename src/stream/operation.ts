@@ -27,7 +27,7 @@ import type { TidingsContext } from '../context.js';
 import type { StoredEvent } from '../events/types.js';
 import { canonicalJson } from '../events/validate.js';
 import type { StreamSpec } from '../hub/hub.js';
-import { checkNesting } from './limits.js';
+import { checkNesting } from '../schema/limits.js';
 import { authorizeStream, toStreamSpec, type EventStreamArgs } from '../schema/index.js';
 
 /** The GraphQL-over-HTTP request parameters. */
