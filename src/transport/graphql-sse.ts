@@ -29,7 +29,7 @@ import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason } from '../metrics.js';
-import type { OpenStreamInfo, StreamControl, StreamMode, StreamOwner } from '../stream/types.js';
+import type { StreamControl, StreamMode, StreamOwner } from '../stream/types.js';
 import {
   errorResult,
   errorsBody,
