@@ -1,12 +1,13 @@
 /**
  * One implementation of event matching. A filter (plus a reader's visibility) compiles to a list
  * of clauses; the live stream evaluates them in memory with {@link matchesClauses} and the stores
- * render them as SQL with {@link clausesToSql}, so history and live delivery agree by construction.
+ * render the same clauses in their query language (in `src/store/`), so history and live delivery
+ * agree by construction.
  */
 import { ValidationError } from '../errors.js';
 import type { EventFilter, StoredEvent, Visibility, NewEvent } from './types.js';
 
-/** The event columns a clause can test. Each maps to one store column. */
+/** The event values a clause can test. Each maps to one store column. */
 export type FilterField =
   | 'inbox'
   | 'type'
@@ -21,23 +22,6 @@ export type FilterField =
   | 'parentId'
   | 'clientId'
   | 'timestamp';
-
-/** The column of each filter field in the stores' `events` tables (SQLite and PostgreSQL alike). */
-export const EVENT_COLUMNS: Readonly<Record<FilterField, string>> = {
-  inbox: 'inbox',
-  type: 'type',
-  severity: 'severity',
-  category: 'category',
-  action: 'action',
-  resourceType: 'resource_type',
-  resourceId: 'resource_id',
-  actor: 'actor',
-  source: 'source',
-  correlationId: 'correlation_id',
-  parentId: 'parent_id',
-  clientId: 'client_id',
-  timestamp: 'ts',
-};
 
 /** A single condition; a filter is the AND of its clauses. */
 export type Clause =
@@ -126,8 +110,8 @@ export const DEFAULT_MAX_FILTER_ITEMS = 100;
 
 /**
  * The highest `TIDINGS_MAX_FILTER_ITEMS` accepted. Each entry of a list becomes one more term of
- * an `OR` in the stores' SQL, and SQLite refuses an expression nested deeper than 1000 levels;
- * the store contract runs every list at this length on both stores.
+ * a disjunction in the stores' queries, and the embedded store refuses an expression nested deeper than 1000
+ * levels; the store contract runs every list at this length on both stores.
  */
 export const MAX_FILTER_ITEMS_LIMIT = 500;
 
@@ -163,7 +147,7 @@ export function fieldValue(event: NewEvent, field: FilterField): string | number
   }
 }
 
-/** Evaluates clauses against an event in memory, exactly as {@link clausesToSql} does in SQL. */
+/** Evaluates clauses against an event in memory, exactly as the stores do in their queries. */
 export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly Clause[]): boolean {
   for (const clause of clauses) {
     if (clause.kind === 'none') return false;
@@ -193,65 +177,4 @@ export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly 
     }
   }
   return true;
-}
-
-/** How a store names its columns and placeholders. */
-export interface SqlDialect {
-  /** The column holding `field`. */
-  column(field: FilterField): string;
-  /** The placeholder for the n-th (1-based) parameter: `?` for SQLite, `$n` for PostgreSQL. */
-  placeholder(n: number): string;
-  /**
-   * A case-sensitive "column starts with prefix" test. `bind` adds a parameter and returns its
-   * placeholder; the dialect escapes its own wildcards.
-   */
-  startsWith(column: string, prefix: string, bind: (value: string) => string): string;
-}
-
-/**
- * Renders clauses as a SQL boolean expression plus its parameters, continuing the numbering after
- * `offset` existing parameters. An empty clause list renders as `1=1`.
- */
-export function clausesToSql(
-  clauses: readonly Clause[],
-  dialect: SqlDialect,
-  offset = 0,
-): { sql: string; params: (string | number)[] } {
-  const params: (string | number)[] = [];
-  const bind = (v: string | number): string => {
-    params.push(v);
-    return dialect.placeholder(offset + params.length);
-  };
-  const parts: string[] = [];
-  for (const clause of clauses) {
-    if (clause.kind === 'none') return { sql: '1=0', params: [] };
-    const col = dialect.column(clause.field);
-    switch (clause.kind) {
-      case 'match': {
-        const ors: string[] = [];
-        if (clause.values.length === 1) ors.push(`${col} = ${bind(clause.values[0] as string)}`);
-        else if (clause.values.length > 1) {
-          ors.push(`${col} IN (${clause.values.map(bind).join(', ')})`);
-        }
-        for (const p of clause.prefixes) ors.push(dialect.startsWith(col, p, bind));
-        parts.push(ors.length === 1 ? (ors[0] as string) : `(${ors.join(' OR ')})`);
-        break;
-      }
-      case 'nullOr': {
-        const ors = [`${col} IS NULL`, ...clause.values.map((v) => `${col} = ${bind(v)}`)];
-        parts.push(`(${ors.join(' OR ')})`);
-        break;
-      }
-      case 'notIn': {
-        parts.push(`${col} NOT IN (${clause.values.map(bind).join(', ')})`);
-        break;
-      }
-      case 'range': {
-        if (clause.gte !== null) parts.push(`${col} >= ${bind(clause.gte)}`);
-        if (clause.lt !== null) parts.push(`${col} < ${bind(clause.lt)}`);
-        break;
-      }
-    }
-  }
-  return { sql: parts.length ? parts.join(' AND ') : '1=1', params };
 }

@@ -46,7 +46,7 @@ import {
   TidingsError,
   ValidationError,
 } from '../errors.js';
-import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
+import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from './sql-filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
 import {

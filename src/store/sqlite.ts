@@ -12,7 +12,7 @@ import {
   TidingsError,
   ValidationError,
 } from '../errors.js';
-import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
+import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from './sql-filter.js';
 import type { StoredEvent } from '../events/types.js';
 import {
   createAppender,
