@@ -5,23 +5,10 @@
  * agree by construction.
  */
 import { ValidationError } from '../errors.js';
+import { FIELD_LIST, type FilterField } from './fields.js';
 import type { EventFilter, StoredEvent, Visibility, NewEvent } from './types.js';
 
-/** The event values a clause can test. Each maps to one store column. */
-export type FilterField =
-  | 'inbox'
-  | 'type'
-  | 'severity'
-  | 'category'
-  | 'action'
-  | 'resourceType'
-  | 'resourceId'
-  | 'actor'
-  | 'source'
-  | 'correlationId'
-  | 'parentId'
-  | 'clientId'
-  | 'timestamp';
+export type { FilterField } from './fields.js';
 
 /** A single condition; a filter is the AND of its clauses. */
 export type Clause =
@@ -65,6 +52,33 @@ function equalsClause(field: FilterField, value: string | null | undefined): Cla
   return value == null ? null : { kind: 'match', field, values: [value], prefixes: [] };
 }
 
+/** One filter argument the table declares: the value it tests, and how. */
+interface FilterArg {
+  arg: keyof EventFilter;
+  field: FilterField;
+  list: boolean;
+}
+
+/** The filter arguments of the table, in its order. */
+const FILTER_ARGS: readonly FilterArg[] = FIELD_LIST.flatMap((f): FilterArg[] => {
+  const filter = f.filter;
+  if (filter === undefined) return [];
+  if (filter.match === 'parts') {
+    return Object.values(filter.args).map((arg) => ({
+      arg: arg as keyof EventFilter,
+      field: arg as FilterField,
+      list: false,
+    }));
+  }
+  return [
+    {
+      arg: filter.arg as keyof EventFilter,
+      field: f.name as FilterField,
+      list: filter.match === 'list',
+    },
+  ];
+});
+
 /**
  * Compiles a filter and a visibility into clauses. Inbox names in the filter match exactly, or by
  * prefix when they end in `*`, like types; the visibility's inbox patterns apply on top.
@@ -73,21 +87,21 @@ export function compileFilter(
   filter: EventFilter | null | undefined,
   visibility: Visibility,
 ): Clause[] {
-  const f = filter ?? {};
+  const f = (filter ?? {}) as Readonly<Record<string, unknown>>;
+  // The inbox clauses first, as they always came: the stores' statements stay the same.
   const clauses: (Clause | null)[] = [
-    listClause('inbox', f.inboxes),
+    listClause('inbox', f.inboxes as EventFilter['inboxes']),
     listClause('inbox', visibility.inboxes),
-    listClause('type', f.types),
-    listClause('severity', f.severities),
-    listClause('category', f.categories),
-    listClause('action', f.actions),
-    equalsClause('resourceType', f.resourceType),
-    equalsClause('resourceId', f.resourceId),
-    equalsClause('actor', f.actor),
-    equalsClause('source', f.source),
-    equalsClause('correlationId', f.correlationId),
-    equalsClause('parentId', f.parentId),
   ];
+  for (const { arg, field, list } of FILTER_ARGS) {
+    if (field === 'inbox') continue;
+    clauses.push(
+      list
+        ? listClause(field, f[arg] as readonly string[] | null | undefined)
+        : equalsClause(field, f[arg] as string | null | undefined),
+    );
+  }
+  const { since, until } = filter ?? {};
   if (visibility.hiddenInboxes?.length) {
     clauses.push({ kind: 'notIn', field: 'inbox', values: [...visibility.hiddenInboxes] });
   }
@@ -98,8 +112,8 @@ export function compileFilter(
       values: visibility.clients === null ? [] : [visibility.clients],
     });
   }
-  if (f.since != null || f.until != null) {
-    clauses.push({ kind: 'range', field: 'timestamp', gte: f.since ?? null, lt: f.until ?? null });
+  if (since != null || until != null) {
+    clauses.push({ kind: 'range', field: 'timestamp', gte: since ?? null, lt: until ?? null });
   }
   const present = clauses.filter((c): c is Clause => c !== null);
   return present.some((c) => c.kind === 'none') ? [{ kind: 'none' }] : present;
@@ -135,16 +149,26 @@ export function checkFilterLists(values: object | null | undefined, max: number,
   }
 }
 
+/** Reads a filter field's value from an event. */
+type Reader = (event: Readonly<Record<string, unknown>>) => string | number | null;
+
+/** The reader of each filter field: a field of the event, or a part of one. */
+const READERS: Readonly<Record<string, Reader>> = Object.fromEntries(
+  FIELD_LIST.flatMap((f): [string, Reader][] => {
+    const name = f.name;
+    if (f.filter?.match !== 'parts') {
+      return [[name, (e) => (e[name] as string | number | null | undefined) ?? null]];
+    }
+    return Object.entries(f.filter.args).map(([part, arg]): [string, Reader] => [
+      arg,
+      (e) => ((e[name] as Record<string, string> | null)?.[part] as string | undefined) ?? null,
+    ]);
+  }),
+);
+
 /** Reads the value a clause tests from an event. */
 export function fieldValue(event: NewEvent, field: FilterField): string | number | null {
-  switch (field) {
-    case 'resourceType':
-      return event.resource?.type ?? null;
-    case 'resourceId':
-      return event.resource?.id ?? null;
-    default:
-      return event[field];
-  }
+  return (READERS[field] as Reader)(event as unknown as Readonly<Record<string, unknown>>);
 }
 
 /** Evaluates clauses against an event in memory, exactly as the stores do in their queries. */

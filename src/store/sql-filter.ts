@@ -5,23 +5,6 @@
  */
 import type { Clause, FilterField } from '../events/filter.js';
 
-/** The column of each filter field in the stores' `events` tables (SQLite and PostgreSQL alike). */
-export const EVENT_COLUMNS: Readonly<Record<FilterField, string>> = {
-  inbox: 'inbox',
-  type: 'type',
-  severity: 'severity',
-  category: 'category',
-  action: 'action',
-  resourceType: 'resource_type',
-  resourceId: 'resource_id',
-  actor: 'actor',
-  source: 'source',
-  correlationId: 'correlation_id',
-  parentId: 'parent_id',
-  clientId: 'client_id',
-  timestamp: 'ts',
-};
-
 /** How a store names its columns and placeholders. */
 export interface SqlDialect {
   /** The column holding `field`. */
