@@ -14,8 +14,11 @@ import { GLOBAL_INBOX, type ResourceRef, type Severity } from './types.js';
 export type FieldCheck =
   /** 1–128 characters of `[A-Za-z0-9_.:-]`: types, inboxes, ids. */
   | { readonly kind: 'name' }
-  /** 1–256 characters without control characters (tab and newlines allowed). */
-  | { readonly kind: 'label' }
+  /**
+   * 1–256 characters without control characters (tab and newlines allowed), matching `pattern`
+   * (without the `g` flag) when there is one; `rule` says what it requires, for the message.
+   */
+  | { readonly kind: 'label'; readonly pattern?: RegExp; readonly rule?: string }
   /** Up to `max` characters without control characters (tab and newlines allowed). */
   | { readonly kind: 'text'; readonly max: number }
   /** One of `SEVERITIES`. */

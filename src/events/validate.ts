@@ -56,7 +56,9 @@ function schemaOf(check: FieldCheck, what: string): z.ZodType {
     case 'name':
       return name(what);
     case 'label':
-      return label(what);
+      return check.pattern
+        ? label(what).regex(check.pattern, `${what} must be ${check.rule ?? check.pattern.source}`)
+        : label(what);
     case 'text':
       return text(what, check.max);
     case 'severity':
@@ -143,7 +145,7 @@ function accepts(check: FieldCheck, value: unknown): boolean {
     case 'name':
       return isName(value);
     case 'label':
-      return isLabel(value);
+      return isLabel(value) && (check.pattern?.test(value as string) ?? true);
     case 'text':
       return isText(value, check.max);
     case 'severity':
