@@ -18,7 +18,13 @@ export type FieldCheck =
    * 1–256 characters without control characters (tab and newlines allowed), matching `pattern`
    * (without the `g` flag) when there is one; `rule` says what it requires, for the message.
    */
-  | { readonly kind: 'label'; readonly pattern?: RegExp; readonly rule?: string }
+  | {
+      readonly kind: 'label';
+      readonly pattern?: RegExp;
+      readonly rule?: string;
+      /** A value that matches `pattern`, for documentation and tests. */
+      readonly example?: string;
+    }
   /** Up to `max` characters without control characters (tab and newlines allowed). */
   | { readonly kind: 'text'; readonly max: number }
   /** One of `SEVERITIES`. */

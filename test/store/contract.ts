@@ -27,7 +27,7 @@ function unusual(name: string, check: FieldCheck): unknown {
     case 'name':
       return `n.${name}`;
     case 'label':
-      return `label of ${name}`;
+      return check.example ?? `label of ${name}`;
     case 'text':
       return `text of ${name}\twith a tab`;
     case 'severity':
