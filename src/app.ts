@@ -22,7 +22,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from './errors.js';
-import { createPublisher, type PublishFn } from './events/publish.js';
+import { createPublisher, type PublishFn } from './publish/publisher.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
