@@ -2,8 +2,9 @@
  * The table of event fields: the one place an event field is declared. Validation (the fast check
  * and the schema in `validate.ts`), the defaults, the fingerprint, the filters, the stores' column
  * lists, bind order and row mappings, and the {@link NewEvent} and {@link PublishEventInput} types
- * are all derived from it, so a new field is one entry here (plus its GraphQL field and a
- * migration per store).
+ * are all derived from it, and so are the GraphQL fields of `Event` and `PublishEventInput`
+ * (`src/schema/fields.ts` reads {@link EventFieldSpec.graphql}), so a new field is one entry here
+ * plus a migration per store.
  *
  * This module depends on nothing but the domain's own constants, so anything (the CLI included)
  * can read the field list without loading the validator.
@@ -56,6 +57,20 @@ export type FieldFilter =
   | { readonly match: 'equals'; readonly arg: string }
   | { readonly match: 'parts'; readonly args: Readonly<Record<string, string>> };
 
+/**
+ * How the GraphQL contract shows a field. Its type follows the check kind (a `name` or text is a
+ * `String`, a date a `DateTime`, ...) unless `type` says otherwise; it is nullable on `Event` when
+ * the stored value can be `null`, and required in `PublishEventInput` when the field is.
+ */
+export interface FieldContract {
+  /** The description of the `Event` field. */
+  readonly description?: string;
+  /** The description of the `PublishEventInput` field: what a publisher needs (rules, defaults). */
+  readonly inputDescription?: string;
+  /** `ID` for a field that holds an event's id. */
+  readonly type?: 'ID';
+}
+
 /** One entry of {@link EVENT_FIELDS}. */
 export interface EventFieldSpec {
   /** How a publisher's value is checked; `null` for a field only the server sets. */
@@ -70,6 +85,11 @@ export interface EventFieldSpec {
   readonly fingerprint: FingerprintRule;
   /** The filter argument(s) testing it, when the history filter and the streams can. */
   readonly filter?: FieldFilter;
+  /**
+   * Its descriptions (and type, when not the check kind's) in the GraphQL contract. A field only
+   * the server sets (`check: null`) is not part of the contract.
+   */
+  readonly graphql?: FieldContract;
 }
 
 /**
@@ -78,13 +98,28 @@ export interface EventFieldSpec {
  */
 export const EVENT_FIELDS = {
   /** UUIDv7 unless the publisher supplied its own id (which makes the publish idempotent). */
-  id: { check: { kind: 'name' }, fallback: 'uuid', fingerprint: 'never' },
+  id: {
+    check: { kind: 'name' },
+    fallback: 'uuid',
+    fingerprint: 'never',
+    graphql: {
+      type: 'ID',
+      description:
+        'UUIDv7 unless the publisher supplied its own. Unique within its inbox: another inbox may hold an event with the same id.',
+      inputDescription:
+        'Your own id makes the publish idempotent within the inbox: the same id in another inbox is another event. Default: a UUIDv7.',
+    },
+  },
   /** What happened, e.g. `vm.state_changed`. */
   type: {
     check: { kind: 'name' },
     required: true,
     fingerprint: 'always',
     filter: { match: 'list', arg: 'types' },
+    graphql: {
+      description: 'e.g. `vm.state_changed`.',
+      inputDescription: '1–128 characters of `[A-Za-z0-9_.:-]`.',
+    },
   },
   /** The channel; `global` when the publisher names none. */
   inbox: {
@@ -92,49 +127,74 @@ export const EVENT_FIELDS = {
     fallback: { value: GLOBAL_INBOX },
     fingerprint: 'always',
     filter: { match: 'list', arg: 'inboxes' },
+    graphql: {
+      description: 'The channel; `global` when none was named.',
+      inputDescription: 'Default: `global`.',
+    },
   },
   /** Set: only that client's streams (and admins) receive it. */
-  clientId: { check: { kind: 'label' }, fingerprint: 'always' },
+  clientId: {
+    check: { kind: 'label' },
+    fingerprint: 'always',
+    graphql: {
+      description: "Set: only that client's streams receive it. Unset: everyone reading the inbox.",
+      inputDescription: "Deliver only to this client's streams.",
+    },
+  },
   /** Human text. */
-  message: { check: { kind: 'text', max: 65_536 }, fingerprint: 'always' },
+  message: {
+    check: { kind: 'text', max: 65_536 },
+    fingerprint: 'always',
+    graphql: { description: 'Human text.' },
+  },
   /**
    * The payload, stored and returned as is, never indexed. Already in its JSON form (what
    * `JSON.parse(JSON.stringify(body))` gives), so stores return it without re-parsing.
    */
-  body: { check: { kind: 'json' }, fingerprint: 'always' },
+  body: {
+    check: { kind: 'json' },
+    fingerprint: 'always',
+    graphql: { description: 'Payload: stored and returned as is, never indexed.' },
+  },
   severity: {
     check: { kind: 'severity' },
     fallback: { value: 'INFO' },
     fingerprint: 'always',
     filter: { match: 'list', arg: 'severities' },
+    graphql: { inputDescription: 'Default: `INFO`.' },
   },
   category: {
     check: { kind: 'label' },
     fingerprint: 'always',
     filter: { match: 'list', arg: 'categories' },
+    graphql: { description: 'e.g. `connection`.' },
   },
   action: {
     check: { kind: 'label' },
     fingerprint: 'always',
     filter: { match: 'list', arg: 'actions' },
+    graphql: { description: 'e.g. `register`.' },
   },
   /** What was acted upon. */
   resource: {
     check: { kind: 'parts', parts: ['type', 'id'] },
     fingerprint: 'always',
     filter: { match: 'parts', args: { type: 'resourceType', id: 'resourceId' } },
+    graphql: { description: 'What was acted upon.' },
   },
   /** The user who caused it. */
   actor: {
     check: { kind: 'label' },
     fingerprint: 'always',
     filter: { match: 'equals', arg: 'actor' },
+    graphql: { description: 'The user who caused it.' },
   },
   /** The system that emitted it. */
   source: {
     check: { kind: 'label' },
     fingerprint: 'always',
     filter: { match: 'equals', arg: 'source' },
+    graphql: { description: 'The system that emitted it.' },
   },
   correlationId: {
     check: { kind: 'label' },
@@ -146,9 +206,18 @@ export const EVENT_FIELDS = {
     check: { kind: 'name' },
     fingerprint: 'always',
     filter: { match: 'equals', arg: 'parentId' },
+    graphql: { type: 'ID', description: 'The event this one answers.' },
   },
   /** When it happened, in milliseconds since the epoch. */
-  timestamp: { check: { kind: 'date' }, fallback: 'now', fingerprint: 'given' },
+  timestamp: {
+    check: { kind: 'date' },
+    fallback: 'now',
+    fingerprint: 'given',
+    graphql: {
+      description: 'When it happened (the publisher may set it).',
+      inputDescription: 'When it happened. Default: now.',
+    },
+  },
   /**
    * A digest of what the publisher sent (not of defaults the server filled in), used to tell a
    * harmless retry of the same id from a conflicting reuse of it.

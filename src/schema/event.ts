@@ -1,77 +1,25 @@
 import { parentAmong } from '../context.js';
-import { SEVERITIES, type ResourceRef, type StoredEvent } from '../events/types.js';
+import type { StoredEvent } from '../events/types.js';
 import { builder } from './builder.js';
-
-/** The `Severity` enum. */
-export const SeverityEnum = builder.enumType('Severity', {
-  description: 'How much an event matters, lowest first.',
-  values: SEVERITIES,
-});
-
-/** The `ResourceRef` object: what an event is about. */
-export const ResourceRefType = builder.objectRef<ResourceRef>('ResourceRef').implement({
-  description: 'A reference to the thing an event is about.',
-  fields: (t) => ({
-    type: t.exposeString('type', { description: 'Kind of resource, e.g. `vm`.' }),
-    id: t.exposeString('id', { description: "The resource's identifier." }),
-  }),
-});
+import { eventObjectFields } from './fields.js';
 
 /** The `Event` object. */
 export const EventType = builder.objectRef<StoredEvent>('Event');
 
 EventType.implement({
   description: 'An immutable, stored event.',
+  // The fields a publisher sends come from the table of event fields; those below are the
+  // store's (its place in the stream) and the links between events.
   fields: (t) => ({
-    id: t.exposeID('id', {
-      description:
-        'UUIDv7 unless the publisher supplied its own. Unique within its inbox: another inbox may hold an event with the same id.',
-    }),
+    ...eventObjectFields(t),
     cursor: t.exposeString('cursor', {
       description: 'Opaque stream position, increasing in delivery order; also the SSE `id:`.',
-    }),
-    type: t.exposeString('type', { description: 'e.g. `vm.state_changed`.' }),
-    inbox: t.exposeString('inbox', { description: 'The channel; `global` when none was named.' }),
-    clientId: t.exposeString('clientId', {
-      nullable: true,
-      description: "Set: only that client's streams receive it. Unset: everyone reading the inbox.",
-    }),
-    timestamp: t.field({
-      type: 'DateTime',
-      description: 'When it happened (the publisher may set it).',
-      resolve: (e) => e.timestamp,
     }),
     receivedAt: t.field({
       type: 'DateTime',
       description: 'When Tidings stored it.',
       resolve: (e) => e.receivedAt,
     }),
-    message: t.exposeString('message', { nullable: true, description: 'Human text.' }),
-    body: t.field({
-      type: 'JSON',
-      nullable: true,
-      description: 'Payload: stored and returned as is, never indexed.',
-      resolve: (e) => e.body,
-    }),
-    severity: t.field({ type: SeverityEnum, resolve: (e) => e.severity }),
-    category: t.exposeString('category', { nullable: true, description: 'e.g. `connection`.' }),
-    action: t.exposeString('action', { nullable: true, description: 'e.g. `register`.' }),
-    resource: t.field({
-      type: ResourceRefType,
-      nullable: true,
-      description: 'What was acted upon.',
-      resolve: (e) => e.resource,
-    }),
-    actor: t.exposeString('actor', { nullable: true, description: 'The user who caused it.' }),
-    source: t.exposeString('source', {
-      nullable: true,
-      description: 'The system that emitted it.',
-    }),
-    parentId: t.exposeID('parentId', {
-      nullable: true,
-      description: 'The event this one answers.',
-    }),
-    correlationId: t.exposeString('correlationId', { nullable: true }),
     parent: t.field({
       type: EventType,
       nullable: true,

@@ -1,38 +1,11 @@
 import type { EventFilter } from '../events/types.js';
-import { SeverityEnum } from './event.js';
 import { builder } from './builder.js';
+import { SeverityEnum, publishInputFields } from './fields.js';
 
-/** `ResourceInput`: the resource of a published event. */
-export const ResourceInput = builder.inputType('ResourceInput', {
-  fields: (t) => ({
-    type: t.string({ required: true }),
-    id: t.string({ required: true }),
-  }),
-});
-
-/** `PublishEventInput`: what a publisher sends. */
+/** `PublishEventInput`: what a publisher sends, as the table of event fields declares it. */
 export const PublishEventInput = builder.inputType('PublishEventInput', {
   description: 'An event to publish. Only `type` is required.',
-  fields: (t) => ({
-    id: t.id({
-      description:
-        'Your own id makes the publish idempotent within the inbox: the same id in another inbox is another event. Default: a UUIDv7.',
-    }),
-    type: t.string({ required: true, description: '1–128 characters of `[A-Za-z0-9_.:-]`.' }),
-    inbox: t.string({ description: 'Default: `global`.' }),
-    clientId: t.string({ description: "Deliver only to this client's streams." }),
-    message: t.string(),
-    body: t.field({ type: 'JSON' }),
-    severity: t.field({ type: SeverityEnum, description: 'Default: `INFO`.' }),
-    category: t.string(),
-    action: t.string(),
-    resource: t.field({ type: ResourceInput }),
-    actor: t.string(),
-    source: t.string(),
-    parentId: t.id(),
-    correlationId: t.string(),
-    timestamp: t.field({ type: 'DateTime', description: 'When it happened. Default: now.' }),
-  }),
+  fields: publishInputFields,
 });
 
 /** `EventFilter`: shared by the `events` query and the `eventStream` subscription. */
