@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, StoreError } from '../../src/errors.js';
 import { decodeCursor } from '../../src/events/cursor.js';
-import { FIELD_LIST, type FieldCheck } from '../../src/events/fields.js';
+import { FIELD_LIST } from '../../src/events/fields.js';
 import { compileFilter, MAX_FILTER_ITEMS_LIMIT } from '../../src/events/filter.js';
 import type { Clause } from '../../src/events/filter.js';
 import { SEE_EVERYTHING, SEVERITIES, type Severity } from '../../src/events/types.js';
@@ -13,6 +13,7 @@ import type { EventFilter, NewEvent, StoredEvent, Visibility } from '../../src/e
 import { validateEventInput } from '../../src/events/validate.js';
 import type { PublishEventInput } from '../../src/events/validate.js';
 import type { EventOrder, EventStore, Page } from '../../src/store/types.js';
+import { teveryField } from '../tfields.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -21,31 +22,9 @@ function ev(input: Partial<PublishEventInput> = {}): NewEvent {
   return validateEventInput({ type: 'test.event', ...input }, undefined, T0);
 }
 
-/** A value for a field that no default gives, from its check in the table of event fields. */
-function unusual(name: string, check: FieldCheck): unknown {
-  switch (check.kind) {
-    case 'name':
-      return `n.${name}`;
-    case 'label':
-      return check.example ?? `label of ${name}`;
-    case 'text':
-      return `text of ${name}\twith a tab`;
-    case 'severity':
-      return 'CRITICAL';
-    case 'parts':
-      return Object.fromEntries(check.parts.map((part) => [part, `${name} ${part}`]));
-    case 'date':
-      return T0 - 86_400_000;
-    case 'json':
-      return { field: name, list: [1, 'two', null], nested: { b: true } };
-  }
-}
-
 /** An event with every field the table of event fields declares set to an unusual value. */
 function everyField(): NewEvent {
-  const input: Record<string, unknown> = {};
-  for (const f of FIELD_LIST) if (f.check) input[f.name] = unusual(f.name, f.check);
-  return validateEventInput(input as unknown as PublishEventInput, undefined, T0);
+  return validateEventInput(teveryField(T0) as unknown as PublishEventInput, undefined, T0);
 }
 
 /** Events `e0 … e(n-1)`, with increasing timestamps. */
