@@ -20,7 +20,8 @@ import { createBrowserRules, type BrowserRulesOptions } from '../auth/browser.js
 import { tokenOf, type Authenticator } from '../auth/jwt.js';
 import { AuthenticationError } from '../errors.js';
 import type { StreamService } from '../stream/types.js';
-import { errorsBody, HttpError } from './errors.js';
+import { HttpError } from '../errors.js';
+import { errorsBody } from '../schema/mask.js';
 import {
   createGraphQLWsServer,
   GRAPHQL_TRANSPORT_WS,

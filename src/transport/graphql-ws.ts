@@ -21,7 +21,7 @@ import {
 } from '../errors.js';
 import type { GraphQLParams } from '../stream/operation.js';
 import type { FrameEncoder, RunningOperation, StreamService } from '../stream/types.js';
-import { errorResult, maskResult } from './errors.js';
+import { errorResult, maskResult } from '../schema/mask.js';
 import { MAX_OPERATIONS_PER_STREAM } from './graphql-sse.js';
 
 /** The WebSocket subprotocol of graphql-ws (and of Apollo Client's and urql's graphql-ws links). */

@@ -5,7 +5,7 @@
  * refused token closes the socket with 4403, an expiring one ends its streams with
  * `TOKEN_EXPIRED` and then the socket. A page of a foreign origin cannot ride on the cookie.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { tserver, tsubscribe, type TServer } from '../tserver.js';
 import { STREAM_QUERY, waitFor } from './helpers.js';
@@ -17,6 +17,7 @@ beforeAll(async () => {
   s = await tserver(JWT_CONFIG);
   reader = await hs256({ sub: 'ws-reader', scope: 'events:read', inboxes: ['mine'] });
 });
+afterEach(() => waitFor(() => s.app.hub.size === 0, 'every stream to end'));
 afterAll(() => s.stop());
 
 const MINE = 'subscription { eventStream(inboxes: ["mine"]) { id inbox } }';
@@ -34,18 +35,18 @@ async function receivesThrough(raw: Awaited<ReturnType<typeof twsRaw>>, tag: str
 
 describe('graphql-ws authentication', () => {
   it.each([
-    ['authorization: Bearer', (t: string) => ({ authorization: `Bearer ${t}` })],
-    ['Authorization: Bearer', (t: string) => ({ Authorization: `Bearer ${t}` })],
-    ['token', (t: string) => ({ token: t })],
-  ])('should take the token of connectionParams as %s', async (_how, params) => {
+    ['authorization: Bearer', 'lower', (t: string) => ({ authorization: `Bearer ${t}` })],
+    ['Authorization: Bearer', 'upper', (t: string) => ({ Authorization: `Bearer ${t}` })],
+    ['token', 'token', (t: string) => ({ token: t })],
+  ])('should take the token of connectionParams as %s', async (_how, tag, params) => {
     const sub = tsubscribe<{ eventStream: { id: string } }>(
       s.ws({ connectionParams: params(reader) }),
       MINE,
     );
     await waitFor(() => s.app.hub.size === 1, 'the stream');
-    await s.app.publish([{ id: `p-${_how}`, type: 't', inbox: 'mine' }]);
+    await s.app.publish([{ id: `p-${tag}`, type: 't', inbox: 'mine' }]);
     await sub.next(1);
-    expect(sub.results).toEqual([{ data: { eventStream: { id: `p-${_how}`, inbox: 'mine' } } }]);
+    expect(sub.results).toEqual([{ data: { eventStream: { id: `p-${tag}`, inbox: 'mine' } } }]);
     sub.unsubscribe();
     await waitFor(() => s.app.hub.size === 0, 'the stream to end');
   });
@@ -93,7 +94,10 @@ describe('graphql-ws authentication', () => {
   });
 
   it.each([
-    ['a token signed with another key', () => hs256({ sub: 'x' }, { secret: 'another-secret-long-enough-for-hs256!!' })],
+    [
+      'a token signed with another key',
+      () => hs256({ sub: 'x' }, { secret: 'another-secret-long-enough-for-hs256!!' }),
+    ],
     ['a malformed token', async () => 'not.a.jwt'],
     ['an authorization that is not Bearer', async () => null],
   ])('should close with 4403 on %s', async (_what, token) => {

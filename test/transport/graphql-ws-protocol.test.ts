@@ -148,7 +148,9 @@ describe('refused upgrades', () => {
   });
 
   it('should refuse a foreign Origin without auth with 403, and take the server’s own', async () => {
-    const refusal = await twsRefusal(twsUrl(s.url), { headers: { origin: 'https://evil.example' } });
+    const refusal = await twsRefusal(twsUrl(s.url), {
+      headers: { origin: 'https://evil.example' },
+    });
     expect(refusal.status).toBe(403);
     expect(refusal.body?.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const own = await twsRaw(twsUrl(s.url), { headers: { origin: s.url } });

@@ -16,12 +16,13 @@ describe('graphql-ws subscriptions', () => {
   it.each(['/graphql', '/graphql/ws'])(
     'should deliver live events to a graphql-ws client at %s, in order, with their cursors',
     async (path) => {
+      const tag = path.replaceAll('/', '.');
       const sub = await t.subs.open(t.s.ws({ url: twsUrl(t.s.url, path) }), {
-        inboxes: [`ws${path}`],
+        inboxes: [`ws${tag}`],
       });
       const published = await t.s.app.publish([
-        { id: `${path}-1`, type: 'ws.one', inbox: `ws${path}` },
-        { id: `${path}-2`, type: 'ws.two', inbox: `ws${path}` },
+        { id: `${tag}-1`, type: 'ws.one', inbox: `ws${tag}` },
+        { id: `${tag}-2`, type: 'ws.two', inbox: `ws${tag}` },
       ]);
       await sub.next(2);
       expect(eventsOf(sub).map((e) => [e.id, e.cursor, e.type])).toEqual(
@@ -102,7 +103,11 @@ describe('graphql-ws subscriptions', () => {
     expect(error.type).toBe('error');
     expect((error.payload as { message: string }[])[0]?.message).toMatch(/nope/);
     // The operation ended: its id may be used again.
-    raw.send({ id: 'bad', type: 'subscribe', payload: { query: '{ events(first: 1) { edges { cursor } } }' } });
+    raw.send({
+      id: 'bad',
+      type: 'subscribe',
+      payload: { query: '{ events(first: 1) { edges { cursor } } }' },
+    });
     await raw.waitFor((m) => m.id === 'bad' && m.type === 'complete', 'the second use to complete');
     raw.ws.close();
   });
@@ -126,7 +131,9 @@ describe('graphql-ws subscriptions', () => {
         after: old[0]?.cursor,
         purgedThrough: old[1]?.cursor,
       });
-      expect(rest.map((r) => r.data?.eventStream.cursor)).toEqual(old.slice(2).map((e) => e.cursor));
+      expect(rest.map((r) => r.data?.eventStream.cursor)).toEqual(
+        old.slice(2).map((e) => e.cursor),
+      );
       expect(sub.completed).toBe(false);
     } finally {
       await s.stop();
@@ -138,9 +145,9 @@ describe('graphql-ws streams in presence, metrics and cut-offs', () => {
   it('should list a socket’s streams with mode WEBSOCKET and count them as websocket in /metrics', async () => {
     const before = await scrape(t.s.url);
     const sub = await t.subs.open(t.s.ws(), { inboxes: ['ws-p'], clientId: 'ws-presence' });
-    const listed = await t.s.gql<{ streams: { mode: string; clientId: string; inboxes: string[] }[] }>(
-      '{ streams { mode clientId inboxes } }',
-    );
+    const listed = await t.s.gql<{
+      streams: { mode: string; clientId: string; inboxes: string[] }[];
+    }>('{ streams { mode clientId inboxes } }');
     expect(listed.data?.streams).toContainEqual({
       mode: 'WEBSOCKET',
       clientId: 'ws-presence',
@@ -180,8 +187,8 @@ describe('graphql-ws at shutdown', () => {
     const ofStream = raw.messages.filter((m: TWsMessage) => m.id === 's1');
     expect(ofStream.map((m) => m.type)).toEqual(['next', 'complete']);
     expect(
-      (ofStream[0]?.payload as { errors: { extensions: { code: string } }[] }).errors[0]
-        ?.extensions.code,
+      (ofStream[0]?.payload as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions
+        .code,
     ).toBe('SHUTTING_DOWN');
     expect(code).toBe(1001);
   });

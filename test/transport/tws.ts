@@ -101,7 +101,9 @@ export async function twsRaw(
       }
     },
     async init(payload) {
-      raw.send(payload === undefined ? { type: 'connection_init' } : { type: 'connection_init', payload });
+      raw.send(
+        payload === undefined ? { type: 'connection_init' } : { type: 'connection_init', payload },
+      );
       await raw.waitFor((m) => m.type === 'connection_ack', 'connection_ack');
     },
   };
