@@ -24,7 +24,10 @@ afterAll(() => s.stop());
 
 const QUERY = 'subscription { eventStream(inboxes: ["slow"]) { cursor body } }';
 
-type Next = { data?: { eventStream: { cursor: string } }; errors?: { extensions?: { code?: string } }[] };
+type Next = {
+  data?: { eventStream: { cursor: string } };
+  errors?: { extensions?: { code?: string } }[];
+};
 
 describe('a graphql-ws client that stops reading', () => {
   it('should get its events without a gap, then SLOW_CONSUMER on every operation, then close 1013, while a reader goes on', async () => {
