@@ -41,7 +41,8 @@ import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import { createWebSocketTransport } from './transport/graphql-ws-node.js';
 import { createStreamService } from './stream/service.js';
 import type { StreamControl, StreamService } from './stream/types.js';
-import { createRequestListener, readBody } from './transport/http.js';
+import { graphQLSseOverHttp } from './transport/graphql-sse-http.js';
+import { createRequestListener } from './transport/http.js';
 import { checkNesting, limitRules } from './schema/limits.js';
 import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
@@ -330,14 +331,15 @@ export async function buildApp(
     retryMs: config.retryMs,
     watchQueue: streamService.watchQueue,
   });
-  const streams = createGraphQLSseHandler({
-    service: streamService,
-    sse,
-    logger,
-    readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
-    maxReservations: config.maxReservations,
-    maxReservationsPerCaller: config.maxReservationsPerCaller,
-  });
+  const streams = graphQLSseOverHttp(
+    createGraphQLSseHandler({
+      service: streamService,
+      logger,
+      maxReservations: config.maxReservations,
+      maxReservationsPerCaller: config.maxReservationsPerCaller,
+    }),
+    { sse, logger, maxRequestBytes: config.maxRequestBytes },
+  );
   const websockets = createWebSocketTransport({
     streams: streamService,
     logger,

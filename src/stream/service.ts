@@ -25,13 +25,19 @@ import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
 import type { Metrics, StreamEndReason } from '../metrics.js';
 import { errorResult, maskResult } from '../schema/mask.js';
-import type { OperationPreparer } from './operation.js';
+import type {
+  InvalidOperation,
+  OnceOperation,
+  OperationPreparer,
+  StreamOperation,
+} from './operation.js';
 import { queueLimits, watchQueue } from './queue.js';
 import type {
   QueueLimitsOptions,
   RunningOperation,
   StreamControl,
   StreamMode,
+  StreamOpener,
   StreamOwner,
   StreamService,
   StreamSink,
@@ -85,6 +91,45 @@ interface OpenStream {
   sink: StreamSink;
   /** Set once the stream runs. */
   running: RunningOperation | null;
+}
+
+/** How one operation writes its results and its end, whatever it is. */
+interface OperationOutput {
+  readonly sink: StreamSink;
+  /** Set once it completed or was stopped: nothing more is written. */
+  stopped: boolean;
+  /** The frame of a result (masked), with the cursor it carries. */
+  frameOf(result: ExecutionResult, cursor: string | null): string | Buffer;
+  /** Writes a result that is not an event. */
+  send(result: ExecutionResult): void;
+  /** Writes `complete` and hands the sink back, once. */
+  complete(): void;
+  /** Writes `error` as its last result, then `complete`; nothing once it stopped. */
+  end(error: unknown): void;
+}
+
+function createOperationOutput(sink: StreamSink, log: () => Logger): OperationOutput {
+  const out: OperationOutput = {
+    sink,
+    stopped: false,
+    frameOf(result, cursor) {
+      const masked = result.errors?.length ? maskResult(result, log()) : result;
+      return sink.encoder.next(JSON.stringify(masked), cursor);
+    },
+    send: (result) => sink.write(out.frameOf(result, null)),
+    complete() {
+      if (out.stopped) return;
+      out.stopped = true;
+      sink.write(sink.encoder.complete());
+      sink.done();
+    },
+    end(error) {
+      if (out.stopped) return;
+      out.send(errorResult(error, log()));
+      out.complete();
+    },
+  };
+  return out;
 }
 
 /** Creates the stream engine of one instance. */
@@ -143,6 +188,9 @@ export function createStreamService(options: StreamServiceOptions): StreamServic
     }
   }
 
+  const operationOutput = (sink: StreamSink, reqId: string | null) =>
+    createOperationOutput(sink, () => requestLogger(reqId));
+
   /** The error of a stream the per-client limit refuses, or null when it may open. */
   function overLimit(clientKey: string | null): LimitError | null {
     if (clientKey === null || (perClient.get(clientKey) ?? 0) < maxStreamsPerClient) return null;
@@ -153,66 +201,62 @@ export function createStreamService(options: StreamServiceOptions): StreamServic
     );
   }
 
-  const run: StreamService['run'] = (prepared, sink, opener) => {
-    const { principal, reqId } = opener;
-    const { encoder } = sink;
-    let stopped = false;
-    const resultFrame = (result: ExecutionResult, cursor: string | null) => {
-      const masked = result.errors?.length ? maskResult(result, requestLogger(reqId)) : result;
-      return encoder.next(JSON.stringify(masked), cursor);
-    };
-    const sendResult = (result: ExecutionResult, cursor: string | null) =>
-      sink.write(resultFrame(result, cursor));
-    const sendError = (error: unknown) =>
-      sendResult(errorResult(error, requestLogger(reqId)), null);
-    const complete = () => {
-      if (stopped) return;
-      stopped = true;
-      sink.write(encoder.complete());
-      sink.done();
-    };
+  /** Runs an operation that is not a stream: its errors, or its one result, then `complete`. */
+  function runOnce(
+    prepared: InvalidOperation | OnceOperation,
+    out: OperationOutput,
+  ): RunningOperation {
     const once: RunningOperation = {
-      stop: () => (stopped = true),
+      stop: () => (out.stopped = true),
       // A query still running when its connection overflows answers with the error: its client
       // learns why the result did not come.
-      fail(error) {
-        if (stopped) return;
-        sendError(error);
-        complete();
-      },
+      fail: (error) => out.end(error),
     };
     if (prepared.kind === 'invalid') {
-      sendResult({ errors: prepared.errors }, null);
-      complete();
+      out.send({ errors: prepared.errors });
+      out.complete();
       return once;
     }
-    if (prepared.kind === 'once') {
-      prepared.run().then(
-        (result) => {
-          if (stopped) return;
-          sendResult(result, null);
-          complete();
-        },
-        (err: unknown) => {
-          if (stopped) return;
-          sendError(err);
-          complete();
-        },
-      );
-      return once;
-    }
-    // A subscription. Its group renders each event once for every stream with the same
-    // document, variables and visibility; this stream writes the group's bytes. Rendering is
-    // synchronous unless a resolver is asynchronous; then frames wait in `pending`, in order.
-    const streamOp = prepared;
-    const owner: StreamOwner = { principal, clientId: streamOp.spec.clientId };
+    prepared.run().then(
+      (result) => {
+        if (out.stopped) return;
+        out.send(result);
+        out.complete();
+      },
+      (err: unknown) => out.end(err),
+    );
+    return once;
+  }
+
+  const run: StreamService['run'] = (prepared, sink, opener) => {
+    const out = operationOutput(sink, opener.reqId);
+    if (prepared.kind !== 'stream') return runOnce(prepared, out);
+    const { principal } = opener;
+    const owner: StreamOwner = { principal, clientId: prepared.spec.clientId };
     const clientKey = owner.clientId ?? principal.clientId ?? principal.subject;
     const refusal = overLimit(clientKey);
     if (refusal) {
-      sendError(refusal);
-      complete();
-      return once;
+      out.end(refusal);
+      return { stop: () => (out.stopped = true), fail: () => {} };
     }
+    return openStream(prepared, out, opener, owner, clientKey);
+  };
+
+  /**
+   * Opens a subscription stream. Its group renders each event once for every stream with the
+   * same document, variables and visibility; this stream writes the group's bytes. Rendering is
+   * synchronous unless a resolver is asynchronous; then frames wait in `pending`, in order.
+   */
+  function openStream(
+    streamOp: StreamOperation,
+    out: OperationOutput,
+    opener: StreamOpener,
+    owner: StreamOwner,
+    clientKey: string | null,
+  ): RunningOperation {
+    const { principal, reqId } = opener;
+    const { sink } = out;
+    const { encoder } = sink;
     const group = groups.join(streamOp.groupKey, () => ({
       render: (event) => renderResult(streamOp.execute.bind(null, event)),
     }));
@@ -277,22 +321,22 @@ export function createStreamService(options: StreamServiceOptions): StreamServic
       const mine: Promise<void> = (pending ?? Promise.resolve())
         .then(() => frame)
         .then((bytes) => {
-          if (!stopped) sink.write(bytes);
+          if (!out.stopped) sink.write(bytes);
           if (pending === mine) pending = null;
         });
       pending = mine;
     };
     const stream: HubStream = hub.open(streamOp.spec, {
       deliver(event) {
-        if (!stopped) writeInOrder(group.frameFor(event, encoder));
+        if (!out.stopped) writeInOrder(group.frameFor(event, encoder));
       },
       gap({ afterSeq, purgedThrough }) {
-        if (stopped) return;
+        if (out.stopped) return;
         // The frame's cursor is the horizon, so a client resuming from it (an `EventSource`
         // reconnecting) continues after the gap instead of being told about it again.
         const horizon = encodeCursor(purgedThrough);
         const error = new HistoryGapError(encodeCursor(afterSeq), horizon);
-        writeInOrder(resultFrame(errorResult(error, requestLogger(reqId)), horizon));
+        writeInOrder(out.frameOf(errorResult(error, requestLogger(reqId)), horizon));
       },
       // A replay waits for frames still being rendered and for the client to read.
       backlog: () => pending ?? sink.drained(),
@@ -302,34 +346,31 @@ export function createStreamService(options: StreamServiceOptions): StreamServic
           // The client resumes from the last cursor it received, so frames still being rendered
           // are dropped and the error (the resume hint at shutdown) goes out now: after them, it
           // could come too late for a connection that is about to close.
-          if (stopped) return;
-          sendError(error);
-          complete();
+          out.end(error);
           return;
         }
-        if (pending) void pending.then(complete);
-        else complete();
+        if (pending) void pending.then(out.complete);
+        else out.complete();
       },
     });
     const handle: RunningOperation = {
       stop(reason = 'client_gone') {
-        stopped = true;
+        out.stopped = true;
         leave(reason);
         stream.close();
       },
       fail(error) {
-        if (stopped) return;
+        if (out.stopped) return;
         leave(endReason(error));
         stream.close();
-        sendError(error);
-        complete();
+        out.end(error);
       },
     };
     record.hub = stream;
     record.running = handle;
     if (!left) arm();
     return handle;
-  };
+  }
 
   const control: StreamControl = {
     end(match, error) {

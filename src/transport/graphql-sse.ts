@@ -11,13 +11,17 @@
  * On top of the protocol, Tidings adds: an `id:` line with the event cursor on every `next` frame,
  * `Last-Event-ID` honoured like `after`, a `retry:` hint and keepalive comments (see PROTOCOL.md
  * at the top of this repository).
+ *
+ * This is the protocol only: reservations, tokens, operation ids and framing. Operations run on
+ * the stream engine (`stream/service.ts`). Like graphql-sse's own handler, it takes a small
+ * request of its own and returns what to send; `graphql-sse-http.ts` adapts it to `node:http`.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { HttpError, SlowConsumerError } from '../errors.js';
 import { errorsBody, maskError, maskResult, MASKED_MESSAGE } from '../schema/mask.js';
+import { acceptsEventStream, completeFrame, nextFrame } from '../sse-frames.js';
 import type { GraphQLParams } from '../stream/operation.js';
 import type {
   FrameEncoder,
@@ -26,13 +30,6 @@ import type {
   StreamService,
   StreamSink,
 } from '../stream/types.js';
-import {
-  acceptsEventStream,
-  completeFrame,
-  nextFrame,
-  type SseConnection,
-  type SseRegistry,
-} from './sse.js';
 
 /** The answer to a token that names no reservation of the caller's. */
 const STREAM_NOT_FOUND =
@@ -47,14 +44,52 @@ export const MAX_OPERATIONS_PER_STREAM = 100;
 /** The header carrying a single-connection reservation token. */
 export const TOKEN_HEADER = 'x-graphql-event-stream-token';
 
+/** A request, as the handler needs it (see `graphql-sse-http.ts` for `node:http`). */
+export interface GraphQLSseRequest {
+  method: string;
+  url: URL;
+  /** The value of a header (its name in lower case), if sent. */
+  header(name: string): string | undefined;
+  /** Reads the body as text, enforcing the size limit. */
+  body(): Promise<string>;
+  /** The caller's address, which counts its reservations when it has no subject. */
+  remoteAddress: string | null;
+}
+
+/**
+ * An event stream the adapter opened for the handler (an SSE response): the handler writes
+ * frames to it, and learns when it closes or its client reads too slowly.
+ */
+export interface EventStreamConnection {
+  /** Writes a frame; ignored once closed. */
+  write(frame: string | Buffer): void;
+  /** A promise while the send buffer is full, resolved once it drained or closed. */
+  drained(): Promise<void> | null;
+  /** Bytes waiting to be sent. */
+  queueBytes(): number;
+  /** Ends the stream (idempotent). */
+  end(): void;
+  /** Runs `callback` once it ended, by either side (at once if it has). */
+  onClose(callback: () => void): void;
+  /** Runs `callback` once, when its client became a slow consumer. */
+  onOverflow(callback: () => void): void;
+}
+
+/** What to answer: a complete response, or an event stream to open with `headers`. */
+export type GraphQLSseResponse =
+  | { status: number; headers: Record<string, string>; body: string }
+  | {
+      status: 200;
+      headers: Record<string, string>;
+      /** Called with the stream once it is open. */
+      stream(connection: EventStreamConnection): void;
+    };
+
 /** Dependencies of {@link createGraphQLSseHandler}. */
 export interface GraphQLSseOptions {
   /** The stream engine the operations run on. */
   service: StreamService;
-  sse: SseRegistry;
   logger: Logger;
-  /** Reads a request body as text, enforcing the size limit. */
-  readBody: (req: IncomingMessage) => Promise<string>;
   /**
    * How long a reservation waits for its stream before it is dropped, ms.
    * @default 60000
@@ -82,9 +117,9 @@ interface Reservation {
    * once it no longer waits.
    */
   waiting: string | null;
-  connection: SseConnection | null;
-  /** The response of {@link Reservation.connection}. */
-  response: ServerResponse | null;
+  connection: EventStreamConnection | null;
+  /** Set once a request claimed its stream, which then opens. */
+  claimed: boolean;
   /** Frames produced before the stream connected. */
   pending: (string | Buffer)[];
   /**
@@ -103,26 +138,20 @@ interface Reservation {
   expiry: NodeJS.Timeout | null;
 }
 
-function sendJson(
-  res: ServerResponse,
+/** A JSON answer (empty for a `null` body). */
+function json(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
-): void {
-  const text = body === null ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...(body === null ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-    ...headers,
-  });
-  res.end(text);
-}
-
-/**
- * The `x-request-id` header of a response, passed to `writeHead` rather than set beforehand: a
- * header set with `setHeader` makes Node keep every header of the response for its lifetime.
- */
-function idHeader(reqId: string | null): Record<string, string> {
-  return reqId === null ? {} : { 'x-request-id': reqId };
+): GraphQLSseResponse {
+  return {
+    status,
+    headers: {
+      ...(body === null ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+      ...headers,
+    },
+    body: body === null ? '' : JSON.stringify(body),
+  };
 }
 
 /**
@@ -213,7 +242,7 @@ function paramsOfUrl(url: URL): GraphQLParams {
 
 /** Creates the protocol handler; it answers every request it is given. */
 export function createGraphQLSseHandler(options: GraphQLSseOptions) {
-  const { service, sse, logger } = options;
+  const { service, logger } = options;
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
   const maxReservations = options.maxReservations ?? Infinity;
@@ -222,9 +251,9 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   const waitingPerCaller = new Map<string, number>();
   let waiting = 0;
 
-  async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
-    if (req.method === 'GET') return paramsOfUrl(url);
-    const type = req.headers['content-type'] ?? '';
+  async function readParams(request: GraphQLSseRequest): Promise<GraphQLParams> {
+    if (request.method === 'GET') return paramsOfUrl(request.url);
+    const type = request.header('content-type') ?? '';
     if (!/^application\/(graphql-response\+)?json\b/i.test(type)) {
       throw new HttpError(
         415,
@@ -232,41 +261,43 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
         'Send the request as Content-Type: application/json',
       );
     }
-    const body = parseJsonObject(await options.readBody(req), 'The request body');
+    const body = parseJsonObject(await request.body(), 'The request body');
     if (!body) throw new HttpError(400, 'BAD_USER_INPUT', 'The request body must be a JSON object');
     return toParams(body);
   }
 
-  /** Distinct connections mode: the operation owns the response. */
+  /** Distinct connections mode: the operation owns the stream. */
   async function distinct(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
+    request: GraphQLSseRequest,
     principal: Principal,
     reqId: string | null,
-  ): Promise<void> {
-    const params = await readParams(req, url);
-    const lastEventId = req.headers['last-event-id'];
+  ): Promise<GraphQLSseResponse> {
+    const params = await readParams(request);
     const prepared = service.prepare(params, {
-      method: req.method ?? 'GET',
-      resumeAfter: typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
+      method: request.method,
+      resumeAfter: request.header('last-event-id') || null,
       principal,
     });
-    const conn = sse.open(req, res, idHeader(reqId));
-    const sink: StreamSink = {
-      encoder: DISTINCT_ENCODER,
-      write: (frame) => conn.write(frame),
-      drained: () => conn.drained(),
-      done: () => conn.end(),
-      queueBytes: () => conn.queueBytes(),
+    return {
+      status: 200,
+      headers: {},
+      stream(conn) {
+        const sink: StreamSink = {
+          encoder: DISTINCT_ENCODER,
+          write: (frame) => conn.write(frame),
+          drained: () => conn.drained(),
+          done: () => conn.end(),
+          queueBytes: () => conn.queueBytes(),
+        };
+        const running = service.run(prepared, sink, opener(principal, reqId, 'distinct'));
+        conn.onClose(() => running.stop());
+        conn.onOverflow(() => running.fail(new SlowConsumerError(service.limits)));
+      },
     };
-    const running = service.run(prepared, sink, opener(principal, reqId, 'distinct'));
-    conn.onClose(() => running.stop());
-    conn.onOverflow(() => running.fail(new SlowConsumerError(service.limits)));
   }
 
-  function reserve(req: IncomingMessage, res: ServerResponse, principal: Principal): void {
-    const caller = principal.subject ?? `address ${req.socket.remoteAddress ?? 'unknown'}`;
+  function reserve(request: GraphQLSseRequest, principal: Principal): GraphQLSseResponse {
+    const caller = principal.subject ?? `address ${request.remoteAddress ?? 'unknown'}`;
     const callerWaiting = waitingPerCaller.get(caller) ?? 0;
     if (callerWaiting >= maxReservationsPerCaller || waiting >= maxReservations) {
       const message =
@@ -277,8 +308,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
             'before reserving another; an unused one is dropped after a minute'
           : `The server already has ${waiting} reservations waiting for their stream ` +
             '(TIDINGS_MAX_RESERVATIONS): retry in a few seconds, or use distinct connections mode';
-      sendJson(res, 429, errorsBody(message, 'LIMIT_EXCEEDED'), { 'retry-after': '5' });
-      return;
+      return json(429, errorsBody(message, 'LIMIT_EXCEEDED'), { 'retry-after': '5' });
     }
     waitingPerCaller.set(caller, callerWaiting + 1);
     waiting++;
@@ -287,7 +317,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       owner: principal.subject,
       waiting: caller,
       connection: null,
-      response: null,
+      claimed: false,
       pending: [],
       pendingBytes: 0,
       overflowing: false,
@@ -298,8 +328,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reservation.expiry = setTimeout(() => dropReservation(token), reservationTtlMs);
     reservation.expiry.unref();
     reservations.set(token, reservation);
-    res.writeHead(201, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(token);
+    return { status: 201, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
   }
 
   /** Stops counting a reservation as waiting for its stream (it connected, or is gone). */
@@ -357,23 +386,27 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     reservation.connection?.end();
   }
 
-  function openReserved(
-    req: IncomingMessage,
-    res: ServerResponse,
-    token: string,
-    reservation: Reservation,
-    reqId: string | null,
-  ): void {
-    if (reservation.connection) {
-      sendJson(res, 409, errorsBody('Stream already open', 'CONFLICT'), idHeader(reqId));
-      return;
-    }
+  /** Opens the stream of a reservation, which then carries its operations' frames. */
+  function openReserved(token: string, reservation: Reservation): GraphQLSseResponse {
+    if (reservation.claimed) return json(409, errorsBody('Stream already open', 'CONFLICT'));
+    // Claimed now, not once open: another request for it must get 409 meanwhile.
+    reservation.claimed = true;
     if (reservation.expiry) clearTimeout(reservation.expiry);
     reservation.expiry = null;
     stopWaiting(reservation);
-    const conn = sse.open(req, res, idHeader(reqId));
+    return {
+      status: 200,
+      headers: {},
+      stream: (conn) => connectReserved(token, reservation, conn),
+    };
+  }
+
+  function connectReserved(
+    token: string,
+    reservation: Reservation,
+    conn: EventStreamConnection,
+  ): void {
     reservation.connection = conn;
-    reservation.response = res;
     for (const frame of reservation.pending.splice(0)) conn.write(frame);
     reservation.pendingBytes = 0;
     reservation.full = false;
@@ -388,45 +421,35 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   }
 
   async function operate(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
+    request: GraphQLSseRequest,
     token: string,
     reservation: Reservation,
     principal: Principal,
     reqId: string | null,
-  ) {
-    const params = await readParams(req, url);
+  ): Promise<GraphQLSseResponse> {
+    const params = await readParams(request);
     const operationId = params.extensions?.operationId;
     if (typeof operationId !== 'string' || operationId === '') {
-      sendJson(
-        res,
+      return json(
         400,
         errorsBody('Operation ID is missing: set extensions.operationId', 'BAD_USER_INPUT'),
       );
-      return;
     }
     if (reservation.operations.has(operationId)) {
-      sendJson(
-        res,
+      return json(
         409,
         errorsBody('Operation with ID already exists: pick another operationId', 'CONFLICT'),
       );
-      return;
     }
     const refusal = refuseOperation(reservation);
-    if (refusal !== null) {
-      sendJson(res, 429, errorsBody(refusal, 'LIMIT_EXCEEDED'));
-      return;
-    }
+    if (refusal !== null) return json(429, errorsBody(refusal, 'LIMIT_EXCEEDED'));
     const prepared = service.prepare(params, {
-      method: req.method ?? 'POST',
+      method: request.method,
       resumeAfter: null,
       principal,
     });
     if (prepared.kind === 'invalid') {
-      sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
-      return;
+      return json(400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
     }
     reservation.operations.set(operationId, null);
     const sink: StreamSink = {
@@ -444,7 +467,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
     // It filled up while this operation started: it ends like the others did.
     if (reservation.full && !reservation.connection) endKept(reservation);
-    sendJson(res, 202, null);
+    return json(202, null);
   }
 
   /** Why a reservation takes no more operations now, or `null` when it does. */
@@ -472,7 +495,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
    * the `4xx` of an operation that cannot run), with the error code in `tidings-error-code`, and
    * no stream. It lets a browser whose `EventSource` gave up learn why without subscribing again.
    */
-  function check(req: IncomingMessage, res: ServerResponse, url: URL, principal: Principal) {
+  function check(url: URL, principal: Principal): GraphQLSseResponse {
     const prepared = service.prepare(paramsOfUrl(url), {
       method: 'GET',
       resumeAfter: null,
@@ -485,9 +508,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           ? prepared.refusal
           : undefined;
     if (!error) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      res.end();
-      return;
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+        body: '',
+      };
     }
     const shown = maskError(error, logger);
     const code = String(
@@ -496,100 +521,88 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
           ? 'GRAPHQL_PARSE_FAILED'
           : 'GRAPHQL_VALIDATION_FAILED'),
     );
-    res.writeHead(code === 'FORBIDDEN' ? 403 : 400, {
-      'tidings-error-code': code,
-      'access-control-expose-headers': 'tidings-error-code',
-    });
-    res.end();
+    return {
+      status: code === 'FORBIDDEN' ? 403 : 400,
+      headers: {
+        'tidings-error-code': code,
+        'access-control-expose-headers': 'tidings-error-code',
+      },
+      body: '',
+    };
   }
 
-  async function handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
+  /** Answers a request of `principal`; throws an {@link HttpError} for a bad one. */
+  async function route(
+    request: GraphQLSseRequest,
+    principal: Principal,
+    reqId: string | null,
+  ): Promise<GraphQLSseResponse> {
+    const { method, url } = request;
+    const token = request.header(TOKEN_HEADER) ?? url.searchParams.get('token');
+    const found = token ? reservations.get(token) : undefined;
+    // A reservation is its owner's: to anyone else it does not exist.
+    const reservation = found && found.owner === principal.subject ? found : undefined;
+    if (acceptsEventStream(request.header('accept')) && (method === 'GET' || method === 'POST')) {
+      if (!token) return distinct(request, principal, reqId);
+      if (reservation) return openReserved(token, reservation);
+      return json(404, errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND'));
+    }
+    if (method === 'HEAD' && !token) return check(url, principal);
+    if (method === 'PUT') return reserve(request, principal);
+    if (!token || !reservation) {
+      return json(
+        404,
+        token
+          ? errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND')
+          : errorsBody(
+              'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
+              'NOT_FOUND',
+            ),
+      );
+    }
+    if (method === 'DELETE') {
+      const operationId = url.searchParams.get('operationId');
+      if (!operationId) {
+        return json(
+          400,
+          errorsBody('Operation ID is missing: DELETE ?operationId=<id>', 'BAD_USER_INPUT'),
+        );
+      }
+      reservation.operations.get(operationId)?.stop('client_gone');
+      reservation.operations.delete(operationId);
+      return json(200, null);
+    }
+    if (method !== 'GET' && method !== 'POST') {
+      return json(405, errorsBody(`Method ${method} is not allowed here`, 'BAD_REQUEST'), {
+        allow: 'GET, POST, PUT, DELETE',
+      });
+    }
+    return operate(request, token, reservation, principal, reqId);
+  }
+
+  /**
+   * Answers a stream request of `principal`; never throws. The request id goes out with the
+   * answer's headers.
+   */
+  return async function handle(
+    request: GraphQLSseRequest,
     principal: Principal = UNAUTHENTICATED_ADMIN,
     reqId: string | null = null,
-  ): Promise<void> {
+  ): Promise<GraphQLSseResponse> {
+    let response: GraphQLSseResponse;
     try {
-      const method = req.method ?? 'GET';
-      const headerToken = req.headers[TOKEN_HEADER];
-      const token =
-        (typeof headerToken === 'string' ? headerToken : null) ?? url.searchParams.get('token');
-      const found = token ? reservations.get(token) : undefined;
-      // A reservation is its owner's: to anyone else it does not exist.
-      const reservation = found && found.owner === principal.subject ? found : undefined;
-      if (acceptsEventStream(req.headers.accept) && (method === 'GET' || method === 'POST')) {
-        // The request id goes out with the stream's headers (see `idHeader`).
-        if (!token) await distinct(req, res, url, principal, reqId);
-        else if (reservation) openReserved(req, res, token, reservation, reqId);
-        else sendJson(res, 404, errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND'), idHeader(reqId));
-        return;
-      }
-      if (reqId !== null) res.setHeader('x-request-id', reqId);
-      if (method === 'HEAD' && !token) {
-        check(req, res, url, principal);
-        return;
-      }
-      if (method === 'PUT') {
-        reserve(req, res, principal);
-        return;
-      }
-      if (!token || !reservation) {
-        sendJson(
-          res,
-          404,
-          token
-            ? errorsBody(STREAM_NOT_FOUND, 'NOT_FOUND')
-            : errorsBody(
-                'Send Accept: text/event-stream for a stream, or reserve one with PUT (single connection mode)',
-                'NOT_FOUND',
-              ),
-        );
-        return;
-      }
-      if (method === 'DELETE') {
-        const operationId = url.searchParams.get('operationId');
-        if (!operationId) {
-          sendJson(
-            res,
-            400,
-            errorsBody('Operation ID is missing: DELETE ?operationId=<id>', 'BAD_USER_INPUT'),
-          );
-          return;
-        }
-        reservation.operations.get(operationId)?.stop('client_gone');
-        reservation.operations.delete(operationId);
-        sendJson(res, 200, null);
-        return;
-      }
-      if (method !== 'GET' && method !== 'POST') {
-        sendJson(res, 405, errorsBody(`Method ${method} is not allowed here`, 'BAD_REQUEST'), {
-          allow: 'GET, POST, PUT, DELETE',
-        });
-        return;
-      }
-      await operate(req, res, url, token, reservation, principal, reqId);
+      response = await route(request, principal, reqId);
     } catch (err) {
-      const withId = reqId === null ? {} : { reqId };
-      if (res.headersSent) {
-        logger.error({ err, ...withId }, 'stream request failed after the response started');
-        res.end();
-        return;
-      }
-      if (reqId !== null) res.setHeader('x-request-id', reqId);
-      if (err instanceof HttpError) sendJson(res, err.status, errorsBody(err.message, err.code));
+      if (err instanceof HttpError) response = json(err.status, errorsBody(err.message, err.code));
       else {
-        logger.error({ err, ...withId }, 'stream request failed');
-        sendJson(res, 500, errorsBody(MASKED_MESSAGE, 'INTERNAL_SERVER_ERROR'));
+        logger.error({ err, ...(reqId === null ? {} : { reqId }) }, 'stream request failed');
+        response = json(500, errorsBody(MASKED_MESSAGE, 'INTERNAL_SERVER_ERROR'));
       }
     }
-  }
-
-  return Object.assign(handle, { control: service.control });
+    if (reqId !== null) response.headers['x-request-id'] = reqId;
+    return response;
+  };
 }
 
-/**
- * The handler returned by {@link createGraphQLSseHandler}: answers a stream request of
- * `principal`, and has `control` (the engine's) to end open streams.
- */
+/** The handler returned by {@link createGraphQLSseHandler}. */
 export type GraphQLSseHandler = ReturnType<typeof createGraphQLSseHandler>;

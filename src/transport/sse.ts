@@ -1,8 +1,10 @@
 /**
- * Server-Sent Events framing and connections: headers that disable buffering and compression,
- * the `retry:` hint, frames with `id:` lines, and one keepalive timer for every open connection.
+ * Server-Sent Events connections over `node:http`: headers that disable buffering and
+ * compression, the `retry:` hint, the slow-consumer policy of each connection, and one keepalive
+ * timer for every open connection. The frames themselves are in `sse-frames.ts`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KEEPALIVE_FRAME, retryFrame } from '../sse-frames.js';
 import type { QueueWatch } from '../stream/types.js';
 
 /** Options shared by every SSE connection of an instance. */
@@ -13,31 +15,6 @@ export interface SseOptions {
   retryMs: number;
   /** A fresh slow-consumer policy for each connection (the stream engine's `watchQueue`). */
   watchQueue: () => QueueWatch;
-}
-
-/** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
-export function nextFrame(cursor: string | null, data: string): string {
-  return cursor === null
-    ? `event: next\ndata: ${data}\n\n`
-    : `id: ${cursor}\nevent: next\ndata: ${data}\n\n`;
-}
-
-/**
- * A `complete` frame. In distinct-connections mode the `data:` field is empty but present, since
- * `EventSource` ignores events without one.
- */
-export function completeFrame(operationId: string | null): string {
-  return operationId === null
-    ? 'event: complete\ndata:\n\n'
-    : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
-}
-
-/**
- * Whether an `Accept` header asks for an event stream. Media types are case-insensitive, so
- * `Text/Event-Stream` is one too.
- */
-export function acceptsEventStream(accept: string | undefined): boolean {
-  return accept !== undefined && /text\/event-stream/i.test(accept);
 }
 
 /** Headers of every event stream response. */
@@ -89,7 +66,7 @@ export interface SseRegistry {
 export function createSseRegistry(options: SseOptions): SseRegistry {
   const open = new Set<SseConnection>();
   const timer = setInterval(() => {
-    for (const conn of open) conn.write(':\n\n');
+    for (const conn of open) conn.write(KEEPALIVE_FRAME);
   }, options.keepaliveMs);
   timer.unref();
 
@@ -151,7 +128,7 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       res.on('close', finish);
       res.on('drain', () => watch.drained());
       res.writeHead(200, sseHeaders(headers));
-      res.write(`retry: ${options.retryMs}\n\n`);
+      res.write(retryFrame(options.retryMs));
       open.add(conn);
       return conn;
     },
