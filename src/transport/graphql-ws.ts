@@ -217,6 +217,24 @@ export function payloadToken(payload: Record<string, unknown> | null): string | 
   return token;
 }
 
+const CLOSE_BRACE = Buffer.from('}');
+
+/** The last result's JSON and its bytes. */
+let lastPayload = '';
+let lastBytes = Buffer.alloc(0);
+
+/**
+ * The UTF-8 bytes of a result's JSON. The engine hands every operation of a group the same
+ * string, one after the other: it is encoded once, and each socket's message only copies it.
+ */
+function encoded(payload: string): Buffer {
+  if (payload !== lastPayload) {
+    lastPayload = payload;
+    lastBytes = Buffer.from(payload);
+  }
+  return lastBytes;
+}
+
 /** The error a socket's operations end with when its token expires. */
 const tokenExpired = () =>
   new StreamEndedError(
@@ -401,10 +419,10 @@ export function createGraphQLWsServer<Request>(
       return;
     }
     const idJson = JSON.stringify(id);
-    const nextPrefix = `{"id":${idJson},"type":"next","payload":`;
+    const nextPrefix = Buffer.from(`{"id":${idJson},"type":"next","payload":`);
     const encoder: FrameEncoder = {
       shareKey: null,
-      next: (payload) => `${nextPrefix}${payload}}`,
+      next: (payload) => Buffer.concat([nextPrefix, encoded(payload), CLOSE_BRACE]),
       complete: () => `{"id":${idJson},"type":"complete"}`,
     };
     const entry: { running: RunningOperation | null } = { running: null };
