@@ -3,6 +3,7 @@
  * port and reads no environment; the CLI (or a test, or an embedding service) does that.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
@@ -37,6 +38,7 @@ import type { EventStore } from './store/types.js';
 import { maskError } from './schema/mask.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
+import { createWebSocketTransport } from './transport/graphql-ws-node.js';
 import { createStreamService } from './stream/service.js';
 import type { StreamControl, StreamService } from './stream/types.js';
 import { graphQLSseOverHttp } from './transport/graphql-sse-http.js';
@@ -52,6 +54,8 @@ export interface TidingsApp {
   readonly config: TidingsConfig;
   /** The Node request listener: pass it to `http.createServer`. */
   readonly listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The Node `upgrade` listener (graphql-ws): `server.on('upgrade', app.upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Publishes events in-process, exactly like `publishEvents`; resolves once they are stored. */
   readonly publish: PublishFn;
   /** Publishes one event in-process; resolves with it once it is stored. */
@@ -336,6 +340,23 @@ export async function buildApp(
     }),
     { sse, logger, maxRequestBytes: config.maxRequestBytes },
   );
+  const websockets = createWebSocketTransport({
+    streams: streamService,
+    logger,
+    authenticator,
+    onRejected: (err) => rejections.count(err.code),
+    browser: {
+      corsOrigins: config.corsOrigins,
+      authRequired: authenticator.required,
+      host: config.host,
+      allowedHosts: config.allowedHosts,
+    },
+    keepaliveMs: config.keepaliveMs,
+    maxPayload: config.maxRequestBytes,
+    // A socket waiting for connection_init holds what a reservation does: a connection, no stream.
+    maxWaiting: config.maxReservations,
+    isClosing: () => closing !== null,
+  });
   services.streams = streamService.control;
   services.setLogLevel = (level) => {
     const previous = logger.level;
@@ -441,6 +462,7 @@ export async function buildApp(
   return {
     config,
     listener,
+    upgrade: websockets.upgrade,
     publish,
     async emit(input) {
       const [event] = await publish([input]);
@@ -466,6 +488,7 @@ export async function buildApp(
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));
         sse.close();
+        await websockets.close();
         unsubscribe();
         stopResync?.();
         stopStatus?.();

@@ -3,11 +3,10 @@
  * that are known to be registered with the hub before anything is published, and reading raw
  * Server-Sent Events off a plain `fetch` response.
  */
-import type { Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { parseFrames, type SseFrame } from '../../src/sse-frames.js';
 import type { EventStore } from '../../src/store/types.js';
-import { tserver, tsubscribe, type TServer } from '../tserver.js';
+import { tserver, tsubscribe, type TServer, type TSubscriber } from '../tserver.js';
 
 /** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -55,7 +54,7 @@ export function streams(getServer: () => TServer) {
   return {
     /** Subscribes and resolves once the hub registered the stream. */
     async open(
-      client: Client<boolean>,
+      client: TSubscriber,
       variables: Record<string, unknown> = {},
       query: string = STREAM_QUERY,
     ): Promise<Subscription> {
