@@ -3,13 +3,11 @@
  * port and reads no environment; the CLI (or a test, or an embedding service) does that.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
-import { createYoga, type Plugin } from 'graphql-yoga';
 import { pino, type Logger } from 'pino';
 import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cutoff.js';
 import { createAuthenticator } from './auth/jwt.js';
-import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
+import type { Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
 import { createBus, type OpenedBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
@@ -34,15 +32,13 @@ import { claimStore, createStore, type StoreClaim } from './store/index.js';
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
-import { maskError } from './transport/errors.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import type { StreamControl } from './stream/types.js';
 import { createRequestListener, readBody } from './transport/http.js';
-import { checkNesting, limitRules } from './schema/limits.js';
+import { limitRules } from './schema/limits.js';
 import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
-import { refuseSubscriptions } from './transport/yoga-subscriptions.js';
 
 /** A running Tidings instance, without a port. */
 export interface TidingsApp {
@@ -78,69 +74,6 @@ export interface BuildAppOptions {
   /** A store to use instead of opening `config.store` (embedding, tests). */
   store?: EventStore;
 }
-
-/**
- * The tabs GraphiQL opens with (when the browser has none saved): a live subscription, and a
- * publish mutation whose events appear in the first tab.
- */
-const GRAPHIQL_TABS = [
-  {
-    query: `# Run ▶, then run the Publish tab: events appear here.
-subscription Live {
-  eventStream(inboxes: ["global"]) {
-    cursor
-    type
-    inbox
-    severity
-    message
-    body
-    timestamp
-  }
-}
-`,
-  },
-  {
-    query: `# Run ▶: the event appears in the Live tab.
-mutation Publish($event: PublishEventInput!) {
-  publishEvent(input: $event) {
-    id
-    cursor
-    timestamp
-  }
-}
-`,
-    variables: `{
-  "event": {
-    "type": "demo.hello",
-    "message": "Hello from GraphiQL",
-    "severity": "SUCCESS"
-  }
-}
-`,
-  },
-];
-
-/** What a new GraphiQL tab opens with: a look at the history. */
-const GRAPHIQL_NEW_TAB = `# The 20 newest events; for the next page, pass after: <pageInfo.endCursor>.
-query History {
-  events(first: 20) {
-    edges {
-      node {
-        cursor
-        type
-        inbox
-        severity
-        message
-        timestamp
-      }
-    }
-    pageInfo {
-      hasNextPage
-      endCursor
-    }
-  }
-}
-`;
 
 /**
  * How long `/readyz` waits for the store and the bus, ms: a healthy one answers in milliseconds,
@@ -285,11 +218,6 @@ export async function buildApp(
     maxFilterItems: config.maxFilterItems,
     publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
   };
-  /** The caller of each request being handled, as the listener authenticated it. */
-  const principals = new WeakMap<IncomingMessage, Principal>();
-  // A request the listener let through without a caller (none do) gets no permission at all.
-  const principalOf = (req: IncomingMessage | undefined): Principal =>
-    (req && principals.get(req)) ?? (authenticator.required ? NOBODY : UNAUTHENTICATED_ADMIN);
   const contextFor = (principal: Principal) => createContext(services, principal);
   const schema = buildSchema();
   const rules = limitRules(config);
@@ -348,45 +276,10 @@ export async function buildApp(
     const cut = parseCutOff(message);
     if (cut) applyCutOff(cut);
   });
-  const limitsPlugin: Plugin = {
-    onParse({ params }) {
-      checkNesting(typeof params.source === 'string' ? params.source : params.source.body);
-    },
-    onValidate({ addValidationRule }) {
-      for (const rule of rules) addValidationRule(rule);
-    },
-  };
-  const yoga = createYoga<{ req: IncomingMessage }>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    context: ({ req }) => contextFor(principalOf(req)),
-    // Streams go through the graphql-sse handler only, where presence and the limits see them.
-    plugins: [limitsPlugin, refuseSubscriptions()],
-    // The request listener answers preflights and sets the CORS headers (auth/browser.ts).
-    cors: false,
-    renderGraphiQL,
-    // render-graphiql inlines GraphiQL's script, styles, fonts and workers into the page: it
-    // loads nothing from another host. Subscriptions use graphql-sse on /graphql.
-    graphiql: {
-      title: 'Tidings',
-      subscriptionsProtocol: 'GRAPHQL_SSE',
-      defaultTabs: GRAPHIQL_TABS,
-      defaultQuery: GRAPHIQL_NEW_TAB,
-    },
-    maskedErrors: { maskError: (error) => maskError(error, logger) },
-    landingPage: false,
-    logging: {
-      debug: (...args) => logger.debug(args.map(String).join(' ')),
-      info: (...args) => logger.info(args.map(String).join(' ')),
-      warn: (...args) => logger.warn(args.map(String).join(' ')),
-      error: (...args) => logger.error(args.map(String).join(' ')),
-    },
-  });
   const execute = createHttpExecutor({ schema, createContext: contextFor, logger, documents });
   /** Requests being handled (a stream counts until it is set up): shutdown waits for them. */
   const handling = new Set<Promise<void>>();
   const handle = createRequestListener({
-    yoga,
     streams,
     execute,
     logger,
@@ -403,15 +296,12 @@ export async function buildApp(
     },
     isClosing: () => closing !== null,
     authenticate: async (req) => {
-      let principal: Principal;
       try {
-        principal = await authenticator.authenticate(req);
+        return await authenticator.authenticate(req);
       } catch (err) {
         if (err instanceof AuthenticationError) rejections.count(err.code);
         throw err;
       }
-      principals.set(req, principal);
-      return principal;
     },
     corsOrigins: config.corsOrigins,
     host: config.host,

@@ -1,9 +1,9 @@
 /**
  * The HTTP entry point: routes `/graphql/stream` and event-stream requests on `/graphql` to the
  * graphql-sse handler, health checks to themselves, `/metrics` to Prometheus, `/console` to the
- * console page, `POST /debug/heap-snapshot` to V8, JSON `POST`s of queries and mutations to the
- * fast path (`execute-http.ts`), and the rest of `/graphql` to graphql-yoga (GET, GraphiQL, and
- * what the fast path hands back), after enforcing the request size limit.
+ * console page, `POST /debug/heap-snapshot` to V8, browsers' `GET /graphql` to GraphiQL, and
+ * every other `GET` or `POST` of `/graphql` to the GraphQL-over-HTTP engine (`execute-http.ts`),
+ * after enforcing the request size limit.
  *
  * Every request gets a request id: the client's `x-request-id` when it is a plausible one, else a
  * new one (a random prefix per instance, a dash, and a counter in base 36). It is echoed back in
@@ -11,9 +11,8 @@
  *
  * Before any route, the browser rules (`auth/browser.ts`) check `Host`, `Origin` and Fetch
  * Metadata. `POST /graphql` runs only with `Content-Type: application/json`, which a page of another
- * site cannot send without a preflight: forms and multipart posts never reach an operation. Yoga
- * sees only the path `/graphql`; other paths get 404. The HTML it answers (GraphiQL) may not be
- * framed.
+ * site cannot send without a preflight: forms and multipart posts never reach an operation. Only
+ * the exact path `/graphql` is GraphQL; other paths get 404. GraphiQL may not be framed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -22,20 +21,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import type { Logger } from 'pino';
-import type { YogaServerInstance } from 'graphql-yoga';
 import { createBrowserRules } from '../auth/browser.js';
 import { isAdmin, UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import { serveConsole } from '../console/serve.js';
 import { AuthenticationError, StoreBlockedError, StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { errorsBody, HttpError, MASKED_MESSAGE } from './errors.js';
-import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
+import { isJsonContentType, type HttpExecutor } from './execute-http.js';
+import { graphiqlPage, wantsGraphiQL } from './graphiql.js';
 import { acceptsEventStream } from './sse.js';
 
 /** Options of {@link createRequestListener}. */
 export interface RequestListenerOptions {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- yoga's context generics do not matter here
-  yoga: YogaServerInstance<any, any>;
   /**
    * Answers a stream request of `principal` (see `graphql-sse.ts`), with `x-request-id: reqId`
    * among its response headers.
@@ -47,11 +44,8 @@ export interface RequestListenerOptions {
     principal: Principal,
     reqId: string,
   ) => Promise<void>;
-  /**
-   * The fast path for JSON `POST /graphql` requests (see `execute-http.ts`); without it, yoga
-   * answers them.
-   */
-  execute?: HttpExecutor;
+  /** Answers queries and mutations sent to `/graphql` (see `execute-http.ts`). */
+  execute: HttpExecutor;
   logger: Logger;
   /** Largest request body, bytes; larger ones get 413. */
   maxRequestBytes: number;
@@ -192,7 +186,7 @@ function tooLarge(limit: number): HttpError {
 
 /** Creates the Node request listener of one instance. */
 export function createRequestListener(options: RequestListenerOptions) {
-  const { yoga, streams, logger, maxRequestBytes, metrics } = options;
+  const { execute, streams, logger, maxRequestBytes, metrics } = options;
   const authenticate = options.authenticate ?? (async () => UNAUTHENTICATED_ADMIN);
   const heapSnapshotDir = options.heapSnapshotDir ?? defaultHeapSnapshotDir;
   const heapSnapshotIntervalMs = options.heapSnapshotIntervalMs ?? 60_000;
@@ -222,47 +216,34 @@ export function createRequestListener(options: RequestListenerOptions) {
     return req.method === 'OPTIONS' || isGraphiQL(req, url);
   }
 
-  /** Hands a request to yoga; `read` is its body when it was read already. */
-  async function toYoga(
+  /** Answers a request to `/graphql` that is not a stream: GraphiQL, or the GraphQL engine. */
+  async function graphql(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    read?: Buffer,
-  ): Promise<void> {
+    principal: Principal,
+  ) {
     const method = req.method ?? 'GET';
-    const body =
-      method === 'GET' || method === 'HEAD'
-        ? undefined
-        : (read ?? (await readBody(req, maxRequestBytes)));
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    if (wantsGraphiQL(method, req.headers.accept)) {
+      // A page of another site framing GraphiQL could make the user run its operations.
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': "frame-ancestors 'none'",
+        'x-frame-options': 'DENY',
+      });
+      res.end(graphiqlPage());
+      return;
     }
-    if (isJsonPost(req)) {
-      // Yoga matches media types case-sensitively, and knows no other spelling of JSON.
-      const type = headers.get('content-type') ?? '';
-      const params = type.includes(';') ? type.slice(type.indexOf(';')) : '';
-      headers.set('content-type', `application/json${params}`);
-    }
-    const response = await yoga.fetch(url.toString(), { method, headers, body }, { req, res });
-    const outHeaders: Record<string, string | string[]> = {};
-    response.headers.forEach((value, name) => {
-      if (name === 'set-cookie') return;
-      outHeaders[name] = value;
+    const body = method === 'POST' ? (await readBody(req, maxRequestBytes)).toString('utf8') : '';
+    const answer = await execute(
+      { method, search: url.searchParams, accept: req.headers.accept, body },
+      principal,
+    );
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      'content-length': String(Buffer.byteLength(answer.body)),
     });
-    const cookies = response.headers.getSetCookie();
-    if (cookies.length) outHeaders['set-cookie'] = cookies;
-    if (response.headers.get('content-type')?.startsWith('text/html')) {
-      // GraphiQL: a page of another site framing it could make the user run its operations.
-      const csp = response.headers.get('content-security-policy');
-      outHeaders['content-security-policy'] = csp
-        ? `${csp}; frame-ancestors 'none'`
-        : "frame-ancestors 'none'";
-      outHeaders['x-frame-options'] = 'DENY';
-    }
-    res.writeHead(response.status, outHeaders);
-    res.end(Buffer.from(await response.arrayBuffer()));
+    res.end(answer.body);
   }
 
   function json(res: ServerResponse, status: number, body: unknown): void {
@@ -411,7 +392,6 @@ export function createRequestListener(options: RequestListenerOptions) {
         return;
       }
       if (!isStream && url.pathname !== '/graphql') {
-        // Yoga would take any path ending in /graphql, and parse forms there.
         throw new HttpError(
           404,
           'NOT_FOUND',
@@ -428,7 +408,7 @@ export function createRequestListener(options: RequestListenerOptions) {
         res.end();
         return;
       }
-      if (!isStream && req.method === 'POST' && !isJsonPost(req)) {
+      if (!isStream && req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
         throw new HttpError(
           415,
           'BAD_USER_INPUT',
@@ -444,17 +424,7 @@ export function createRequestListener(options: RequestListenerOptions) {
         await streams(req, res, url, principal, reqId);
         return;
       }
-      if (options.execute && url.pathname === '/graphql' && isJsonPost(req)) {
-        const mediaType = negotiateJson(req.headers.accept);
-        if (mediaType) {
-          const body = await readBody(req, maxRequestBytes);
-          if (!(await options.execute(req, res, body, mediaType, principal))) {
-            await toYoga(req, res, url, body);
-          }
-          return;
-        }
-      }
-      await toYoga(req, res, url);
+      await graphql(req, res, url, principal);
     } catch (err) {
       if (!res.headersSent) res.setHeader('x-request-id', reqId);
       if (res.headersSent) {
