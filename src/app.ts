@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cutoff.js';
 import { createAuthenticator } from './auth/jwt.js';
 import type { Principal } from './auth/principal.js';
@@ -13,7 +13,6 @@ import { createBus, type OpenedBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { withDeadline } from './deadline.js';
 import {
   AuthenticationError,
   ShuttingDownError,
@@ -25,9 +24,11 @@ import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
 import { createSequencer } from './hub/sequencer.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createHealth } from './observability/health.js';
+import { changeLogLevel, createLogger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
 import { buildSchema } from './schema/index.js';
-import { createSystemEvents, rejectionsReporter } from './system.js';
+import { createSystemEvents, rejectionsReporter } from './observability/system.js';
 import { claimStore, createStore, type StoreClaim } from './store/index.js';
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
@@ -35,7 +36,8 @@ import type { EventStore } from './store/types.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
 import type { StreamControl } from './stream/types.js';
-import { createRequestListener, readBody } from './transport/http.js';
+import { readBody } from './transport/body.js';
+import { createRequestListener } from './transport/http.js';
 import { limitRules } from './schema/limits.js';
 import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
@@ -75,12 +77,6 @@ export interface BuildAppOptions {
   store?: EventStore;
 }
 
-/**
- * How long `/readyz` waits for the store and the bus, ms: a healthy one answers in milliseconds,
- * and the answer must reach a load balancer within its own timeout (often 2 s).
- */
-const READY_TIMEOUT_MS = 1_000;
-
 /** How long shutdown waits for requests in progress before it closes the store anyway, ms. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -108,7 +104,7 @@ export async function buildApp(
   options: BuildAppOptions = {},
 ): Promise<TidingsApp> {
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
+  const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const store = metrics.measureStore(
     options.store ?? (await createStore(config.store, { timeoutMs: config.storeTimeoutMs })),
@@ -255,12 +251,7 @@ export async function buildApp(
     },
   });
   services.streams = streams.control;
-  services.setLogLevel = (level) => {
-    const previous = logger.level;
-    logger.level = level;
-    logger.warn({ level, previous }, 'log level changed');
-    return previous;
-  };
+  services.setLogLevel = (level) => changeLogLevel(logger, level);
   const applyCutOff = (cut: CutOff) =>
     streams.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
   services.cutOff = async (cut) => {
@@ -284,16 +275,7 @@ export async function buildApp(
     execute,
     logger,
     maxRequestBytes: config.maxRequestBytes,
-    // Whatever hangs, the answer comes within the readiness deadline.
-    ready: async () => {
-      claim?.check();
-      const late = (what: string) => () =>
-        new Error(`[${what}] did not answer the readiness check within ${READY_TIMEOUT_MS} ms`);
-      await Promise.all([
-        withDeadline(store.ping(), READY_TIMEOUT_MS, late(`store:${store.kind}`)),
-        withDeadline(bus.ping(), READY_TIMEOUT_MS, late(`bus:${bus.kind}`)),
-      ]);
-    },
+    health: createHealth({ store, bus, claim }),
     isClosing: () => closing !== null,
     authenticate: async (req) => {
       try {
@@ -306,8 +288,10 @@ export async function buildApp(
     corsOrigins: config.corsOrigins,
     host: config.host,
     allowedHosts: config.allowedHosts,
-    heapSnapshotIntervalMs: config.heapSnapshotIntervalMs,
-    heapSnapshotsKept: config.heapSnapshotsKept,
+    heapSnapshot: {
+      intervalMs: config.heapSnapshotIntervalMs,
+      kept: config.heapSnapshotsKept,
+    },
     metrics,
     authRequired: authenticator.required,
   });

@@ -28,7 +28,7 @@ import {
 import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
-import type { Metrics, StreamEndReason } from '../metrics.js';
+import type { Metrics, StreamEndReason } from '../observability/metrics.js';
 import type { StreamControl, StreamMode, StreamOwner } from '../stream/types.js';
 import {
   errorResult,
