@@ -35,7 +35,8 @@ import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
-import type { StreamControl } from './stream/types.js';
+import { createStreamService } from './stream/service.js';
+import type { StreamControl, StreamService } from './stream/types.js';
 import { readBody } from './transport/body.js';
 import { createRequestListener } from './transport/http.js';
 import { limitRules } from './schema/limits.js';
@@ -57,8 +58,10 @@ export interface TidingsApp {
   readonly bus: EventBus;
   readonly hub: Hub;
   readonly sse: SseRegistry;
-  /** The open graphql-sse streams, to list or end them. */
+  /** The open streams, whatever carries them, to list or end them. */
   readonly streams: StreamControl;
+  /** The stream engine every transport runs its operations on. */
+  readonly streamService: StreamService;
   readonly logger: Logger;
   /** The instance's Prometheus metrics, served at `/metrics`. */
   readonly metrics: Metrics;
@@ -218,22 +221,14 @@ export async function buildApp(
   const schema = buildSchema();
   const rules = limitRules(config);
   const documents = createDocumentCache(schema, { rules, maxCachedLength: 16 * 1024 });
-  const sse = createSseRegistry({
-    keepaliveMs: config.keepaliveMs,
-    retryMs: config.retryMs,
-    maxQueueBytes: config.maxQueueBytes,
-    maxQueueEvents: config.maxQueueEvents,
-  });
   const preparer = createOperationPreparer({ schema, createContext: contextFor, documents });
-  const streams = createGraphQLSseHandler({
+  const streamService = createStreamService({
     hub,
-    sse,
     preparer,
     logger,
-    readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
-    maxReservations: config.maxReservations,
-    maxReservationsPerCaller: config.maxReservationsPerCaller,
+    maxQueueBytes: config.maxQueueBytes,
+    maxQueueEvents: config.maxQueueEvents,
     // Counted as metrics; a slow consumer is also reported as a system event.
     metrics: {
       ...metrics,
@@ -250,10 +245,23 @@ export async function buildApp(
       },
     },
   });
-  services.streams = streams.control;
+  const sse = createSseRegistry({
+    keepaliveMs: config.keepaliveMs,
+    retryMs: config.retryMs,
+    watchQueue: streamService.watchQueue,
+  });
+  const streams = createGraphQLSseHandler({
+    service: streamService,
+    sse,
+    logger,
+    readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
+    maxReservations: config.maxReservations,
+    maxReservationsPerCaller: config.maxReservationsPerCaller,
+  });
+  services.streams = streamService.control;
   services.setLogLevel = (level) => changeLogLevel(logger, level);
   const applyCutOff = (cut: CutOff) =>
-    streams.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
+    streamService.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
   services.cutOff = async (cut) => {
     const ended = applyCutOff(cut);
     try {
@@ -315,7 +323,8 @@ export async function buildApp(
     bus,
     hub,
     sse,
-    streams: streams.control,
+    streams: streamService.control,
+    streamService,
     logger,
     metrics,
     close() {

@@ -1,6 +1,6 @@
 /** Reading request bodies, within a size limit. */
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from './errors.js';
+import { HttpError } from '../errors.js';
 
 function tooLarge(limit: number): HttpError {
   return new HttpError(

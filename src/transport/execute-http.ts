@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
 import type { TidingsContext } from '../context.js';
 import type { DocumentCache } from '../stream/operation.js';
-import { errorsBody, maskResult } from './errors.js';
+import { errorsBody, maskResult } from '../schema/mask.js';
 
 /** The media types a JSON answer can take, as negotiated from `Accept`. */
 export type JsonMediaType = 'application/json' | 'application/graphql-response+json';

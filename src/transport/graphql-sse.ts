@@ -12,33 +12,20 @@
  * `Last-Event-ID` honoured like `after`, a `retry:` hint and keepalive comments (see PROTOCOL.md
  * at the top of this repository).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ExecutionResult } from 'graphql';
 import type { Logger } from 'pino';
 import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
-import {
-  HistoryGapError,
-  LimitError,
-  SlowConsumerError,
-  StreamEndedError,
-  type TidingsError,
-  type TidingsErrorCode,
-} from '../errors.js';
-import { encodeCursor } from '../events/cursor.js';
-import { createResultGroups } from '../hub/groups.js';
-import type { Hub, HubStream } from '../hub/hub.js';
-import type { Metrics, StreamEndReason } from '../observability/metrics.js';
-import type { StreamControl, StreamMode, StreamOwner } from '../stream/types.js';
-import {
-  errorResult,
-  errorsBody,
-  HttpError,
-  maskError,
-  maskResult,
-  MASKED_MESSAGE,
-} from './errors.js';
-import type { GraphQLParams, OperationPreparer, PreparedOperation } from '../stream/operation.js';
+import { HttpError, SlowConsumerError } from '../errors.js';
+import { errorsBody, maskError, maskResult, MASKED_MESSAGE } from '../schema/mask.js';
+import type { GraphQLParams } from '../stream/operation.js';
+import type {
+  FrameEncoder,
+  RunningOperation,
+  StreamMode,
+  StreamService,
+  StreamSink,
+} from '../stream/types.js';
 import {
   acceptsEventStream,
   completeFrame,
@@ -46,13 +33,6 @@ import {
   type SseConnection,
   type SseRegistry,
 } from './sse.js';
-
-const tokenExpired = () =>
-  new StreamEndedError(
-    'TOKEN_EXPIRED',
-    '[auth] the token of this stream expired: reconnect with a fresh token and resume from the ' +
-      'last cursor you received',
-  );
 
 /** The answer to a token that names no reservation of the caller's. */
 const STREAM_NOT_FOUND =
@@ -69,9 +49,9 @@ export const TOKEN_HEADER = 'x-graphql-event-stream-token';
 
 /** Dependencies of {@link createGraphQLSseHandler}. */
 export interface GraphQLSseOptions {
-  hub: Hub;
+  /** The stream engine the operations run on. */
+  service: StreamService;
   sse: SseRegistry;
-  preparer: OperationPreparer;
   logger: Logger;
   /** Reads a request body as text, enforcing the size limit. */
   readBody: (req: IncomingMessage) => Promise<string>;
@@ -80,12 +60,6 @@ export interface GraphQLSseOptions {
    * @default 60000
    */
   reservationTtlMs?: number;
-  /**
-   * Most streams open at once per client: the client id a stream asks for, else the caller's
-   * client id or subject. Streams with none of these are not counted.
-   * @default Infinity
-   */
-  maxStreamsPerClient?: number;
   /**
    * Most reservations waiting for their stream at once (`PUT` made, stream not yet open); one
    * more gets `429`.
@@ -97,57 +71,6 @@ export interface GraphQLSseOptions {
    * @default Infinity
    */
   maxReservationsPerCaller?: number;
-  /** Where open streams, deliveries and ended streams are counted. */
-  metrics?: Metrics;
-}
-
-/** A stream in the registry of open streams. */
-interface OpenStream {
-  id: string;
-  /** The request that opened it. */
-  reqId: string | null;
-  owner: StreamOwner;
-  mode: StreamMode;
-  inboxes: readonly string[] | null;
-  since: number;
-  /** Its stream in the hub, which counts its deliveries (read only when listed or scraped). */
-  hub: HubStream | null;
-  /** Where its frames wait: its own response, or the reservation of its single connection. */
-  queue: ServerResponse | Reservation;
-  /** Set once the stream runs. */
-  running: Running | null;
-}
-
-/** Why a stream that ended with `error` ended. */
-const END_REASONS: Partial<Record<TidingsErrorCode, StreamEndReason>> = {
-  SLOW_CONSUMER: 'slow_consumer',
-  TOKEN_EXPIRED: 'token_expired',
-  TOKEN_REVOKED: 'token_revoked',
-  STREAM_ENDED: 'ended_by_admin',
-  SHUTTING_DOWN: 'shutdown',
-};
-
-const endReason = (error: TidingsError): StreamEndReason => END_REASONS[error.code] ?? 'error';
-
-/** Where an operation's frames go: its own connection, or a shared single connection. */
-interface Outlet {
-  /** Operation id in single-connection mode; null in distinct mode. */
-  operationId: string | null;
-  write(frame: string | Buffer): void;
-  /** A promise while the connection's send buffer is full (see `SseConnection.drained`). */
-  drained(): Promise<void> | null;
-  /** Called once the operation has sent its `complete`. */
-  done(): void;
-  /** Where the frames wait: the operation's own response, or its reservation. */
-  queue: ServerResponse | Reservation;
-}
-
-/** A running operation that can be stopped. */
-interface Running {
-  /** Stops it silently (the client asked, or the connection is gone). */
-  stop(reason?: StreamEndReason): void;
-  /** Ends it with an error the client sees, then `complete` (e.g. a slow consumer). */
-  fail(error: TidingsError): void;
 }
 
 /** A single-connection reservation. */
@@ -176,7 +99,7 @@ interface Reservation {
    * operations were ended, and new ones are refused until the stream connects.
    */
   full: boolean;
-  operations: Map<string, Running | null>;
+  operations: Map<string, RunningOperation | null>;
   expiry: NodeJS.Timeout | null;
 }
 
@@ -202,13 +125,32 @@ function idHeader(reqId: string | null): Record<string, string> {
   return reqId === null ? {} : { 'x-request-id': reqId };
 }
 
-/** Bytes waiting to be sent on a stream's response (or kept for a connection yet to open). */
-function queueBytes(queue: ServerResponse | Reservation): number {
-  if ('pendingBytes' in queue) {
-    return queue.response ? queueBytes(queue.response) : queue.pendingBytes;
-  }
-  return queue.writableEnded || queue.destroyed ? 0 : queue.writableLength;
+/**
+ * The encoding of distinct-connections streams: the frame names no operation, so every such
+ * stream of a group writes the very same bytes of an event.
+ */
+export const DISTINCT_ENCODER: FrameEncoder = {
+  shareKey: 'graphql-sse-distinct',
+  next: (payload, cursor) => nextFrame(cursor, payload),
+  complete: () => completeFrame(null),
+};
+
+/** The encoding of one operation of a single connection: its frames carry its id. */
+export function singleConnectionEncoder(operationId: string): FrameEncoder {
+  const id = JSON.stringify(operationId);
+  return {
+    shareKey: null,
+    next: (payload, cursor) => nextFrame(cursor, `{"id":${id},"payload":${payload}}`),
+    complete: () => completeFrame(operationId),
+  };
 }
+
+/** Who opens an operation, for the engine's presence, limits and logs. */
+const opener = (principal: Principal, reqId: string | null, mode: StreamMode) => ({
+  principal,
+  reqId,
+  mode,
+});
 
 function parseJsonObject(raw: string | null, what: string): Record<string, unknown> | null {
   if (raw === null || raw === '') return null;
@@ -271,8 +213,7 @@ function paramsOfUrl(url: URL): GraphQLParams {
 
 /** Creates the protocol handler; it answers every request it is given. */
 export function createGraphQLSseHandler(options: GraphQLSseOptions) {
-  const { hub, sse, preparer, logger, metrics } = options;
-  const groups = createResultGroups();
+  const { service, sse, logger } = options;
   const reservationTtlMs = options.reservationTtlMs ?? 60_000;
   const reservations = new Map<string, Reservation>();
   const maxReservations = options.maxReservations ?? Infinity;
@@ -280,24 +221,6 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   /** Reservations waiting for their stream, per caller; and in all. */
   const waitingPerCaller = new Map<string, number>();
   let waiting = 0;
-  const maxStreamsPerClient = options.maxStreamsPerClient ?? Infinity;
-  /** Open subscription streams, for ending them by owner and listing them. */
-  const openStreams = new Set<OpenStream>();
-  /** Open streams per client key. */
-  const perClient = new Map<string, number>();
-  /** Events delivered by the streams that ended. */
-  let endedDelivered = 0;
-  const streamIdPrefix = randomBytes(4).toString('hex');
-  let streamCount = 0;
-  metrics?.readStreamsFrom(() => {
-    const open = { distinct: 0, single: 0, websocket: 0 };
-    let delivered = endedDelivered;
-    for (const stream of openStreams) {
-      open[stream.mode]++;
-      delivered += stream.hub?.delivered ?? 0;
-    }
-    return { open, delivered, registered: hub.size };
-  });
 
   async function readParams(req: IncomingMessage, url: URL): Promise<GraphQLParams> {
     if (req.method === 'GET') return paramsOfUrl(url);
@@ -314,235 +237,6 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     return toParams(body);
   }
 
-  /**
-   * Runs a prepared operation of the request `reqId`, writing its frames to `outlet`; returns a
-   * handle to stop it.
-   */
-  function run(
-    prepared: PreparedOperation,
-    outlet: Outlet,
-    principal: Principal,
-    reqId: string | null,
-  ): Running {
-    let stopped = false;
-    const resultFrame = (result: ExecutionResult, cursor: string | null) => {
-      const masked = result.errors?.length ? maskResult(result, requestLogger(reqId)) : result;
-      const data = JSON.stringify(
-        outlet.operationId === null ? masked : { id: outlet.operationId, payload: masked },
-      );
-      return nextFrame(cursor, data);
-    };
-    const sendResult = (result: ExecutionResult, cursor: string | null) =>
-      outlet.write(resultFrame(result, cursor));
-    const complete = () => {
-      if (stopped) return;
-      stopped = true;
-      outlet.write(completeFrame(outlet.operationId));
-      outlet.done();
-    };
-    const once: Running = {
-      stop: () => (stopped = true),
-      // A query still running when its stream overflows answers with the error: its client
-      // learns why the result did not come.
-      fail(error) {
-        if (stopped) return;
-        sendResult(errorResult(error, requestLogger(reqId)), null);
-        complete();
-      },
-    };
-    if (prepared.kind === 'invalid') {
-      sendResult({ errors: prepared.errors }, null);
-      complete();
-      return once;
-    }
-    if (prepared.kind === 'single') {
-      prepared.run().then(
-        (result) => {
-          if (stopped) return;
-          sendResult(result, null);
-          complete();
-        },
-        (err: unknown) => {
-          if (stopped) return;
-          sendResult(errorResult(err, requestLogger(reqId)), null);
-          complete();
-        },
-      );
-      return once;
-    }
-    // A subscription. Its group renders each event once for every stream with the same
-    // document, variables and visibility; this stream writes the group's bytes. Rendering is
-    // synchronous unless a resolver is asynchronous; then frames wait in `pending`, in order.
-    const streamOp = prepared;
-    const owner: StreamOwner = { principal, clientId: streamOp.spec.clientId };
-    const clientKey = owner.clientId ?? principal.clientId ?? principal.subject;
-    if (clientKey !== null && (perClient.get(clientKey) ?? 0) >= maxStreamsPerClient) {
-      const error = new LimitError(
-        `[stream] client "${clientKey}" already has ${maxStreamsPerClient} open streams ` +
-          '(TIDINGS_MAX_STREAMS_PER_CLIENT): close one, or use one stream for several inboxes',
-        { details: { limit: maxStreamsPerClient } },
-      );
-      sendResult(errorResult(error, requestLogger(reqId)), null);
-      complete();
-      return once;
-    }
-    const group = groups.join(streamOp.groupKey, () => ({
-      render: (event) => renderResult(streamOp.execute.bind(null, event)),
-      frame: (cursor, payload, operationId) =>
-        nextFrame(
-          cursor,
-          operationId === null
-            ? payload
-            : `{"id":${JSON.stringify(operationId)},"payload":${payload}}`,
-        ),
-    }));
-    let pending: Promise<void> | null = null;
-    let left = false;
-    let expiry: NodeJS.Timeout | null = null;
-    const record: OpenStream = {
-      id: `${streamIdPrefix}-${(++streamCount).toString(36)}`,
-      reqId,
-      owner,
-      mode: outlet.operationId === null ? 'distinct' : 'single',
-      inboxes: streamOp.spec.requestedInboxes ?? null,
-      since: Date.now(),
-      hub: null,
-      queue: outlet.queue,
-      running: null,
-    };
-    openStreams.add(record);
-    if (clientKey !== null) perClient.set(clientKey, (perClient.get(clientKey) ?? 0) + 1);
-    logger.info({ ...describe(record), inboxes: record.inboxes }, 'stream opened');
-    const leave = (reason: StreamEndReason) => {
-      if (left) return;
-      left = true;
-      groups.leave(group);
-      openStreams.delete(record);
-      if (clientKey !== null) {
-        const n = (perClient.get(clientKey) ?? 1) - 1;
-        if (n === 0) perClient.delete(clientKey);
-        else perClient.set(clientKey, n);
-      }
-      if (expiry) clearTimeout(expiry);
-      const delivered = record.hub?.delivered ?? 0;
-      endedDelivered += delivered;
-      metrics?.streamEnded(reason);
-      logger.info(
-        {
-          ...describe(record),
-          durationMs: Date.now() - record.since,
-          eventsDelivered: delivered,
-          reason,
-        },
-        'stream ended',
-      );
-    };
-    // A stream lives no longer than its token.
-    const expiresAt = principal.expiresAt;
-    const arm = () => {
-      if (expiresAt === null) return;
-      const left = expiresAt - Date.now();
-      expiry = setTimeout(
-        () => (Date.now() < expiresAt ? arm() : handle.fail(tokenExpired())),
-        Math.max(0, Math.min(left, 2 ** 31 - 1)),
-      );
-      expiry.unref();
-    };
-    /** Writes a frame now, or after the frames still being rendered, keeping their order. */
-    const emit = (frame: string | Buffer | Promise<string | Buffer>) => {
-      if (pending === null && !(frame instanceof Promise)) {
-        outlet.write(frame);
-        return;
-      }
-      const mine: Promise<void> = (pending ?? Promise.resolve())
-        .then(() => frame)
-        .then((bytes) => {
-          if (!stopped) outlet.write(bytes);
-          if (pending === mine) pending = null;
-        });
-      pending = mine;
-    };
-    const stream: HubStream = hub.open(streamOp.spec, {
-      deliver(event) {
-        if (!stopped) emit(group.frameFor(event, outlet.operationId));
-      },
-      gap({ afterSeq, purgedThrough }) {
-        if (stopped) return;
-        // The frame's `id:` is the horizon, so a reconnecting `EventSource` resumes after the
-        // gap instead of being told about it again.
-        const horizon = encodeCursor(purgedThrough);
-        const error = new HistoryGapError(encodeCursor(afterSeq), horizon);
-        emit(resultFrame(errorResult(error, requestLogger(reqId)), horizon));
-      },
-      // A replay waits for frames still being rendered and for the client to read.
-      backlog: () => pending ?? outlet.drained(),
-      end(error: TidingsError | null) {
-        leave(error ? endReason(error) : 'completed');
-        if (error) {
-          // The client resumes from the last cursor it received, so frames still being rendered
-          // are dropped and the error (the resume hint at shutdown) goes out now: after them, it
-          // could come too late for a connection that is about to close.
-          if (stopped) return;
-          sendResult(errorResult(error, requestLogger(reqId)), null);
-          complete();
-          return;
-        }
-        if (pending) void pending.then(complete);
-        else complete();
-      },
-    });
-    const handle: Running = {
-      stop(reason = 'client_gone') {
-        stopped = true;
-        leave(reason);
-        stream.close();
-      },
-      fail(error) {
-        if (stopped) return;
-        leave(endReason(error));
-        stream.close();
-        sendResult(errorResult(error, requestLogger(reqId)), null);
-        complete();
-      },
-    };
-    record.hub = stream;
-    record.running = handle;
-    if (!left) arm();
-    return handle;
-  }
-
-  /** The logger of the request `reqId`, made only to log an error. */
-  function requestLogger(reqId: string | null): Logger {
-    return reqId === null ? logger : logger.child({ reqId });
-  }
-
-  /** What the log lines of a stream say about it. */
-  function describe(stream: OpenStream) {
-    const { subject } = stream.owner.principal;
-    const clientId = stream.owner.clientId ?? stream.owner.principal.clientId;
-    return {
-      ...(stream.reqId === null ? {} : { reqId: stream.reqId }),
-      streamId: stream.id,
-      mode: stream.mode,
-      ...(subject === null ? {} : { subject }),
-      ...(clientId === null ? {} : { clientId }),
-    };
-  }
-
-  /** Executes, masks and serialises one result; never rejects. */
-  function renderResult(
-    executeOnce: () => ExecutionResult | Promise<ExecutionResult>,
-  ): string | Promise<string> {
-    const serialise = (result: ExecutionResult) => JSON.stringify(maskResult(result, logger));
-    const fail = (err: unknown) => serialise(errorResult(err, logger));
-    try {
-      const result = executeOnce();
-      return result instanceof Promise ? result.then(serialise, fail) : serialise(result);
-    } catch (err) {
-      return fail(err);
-    }
-  }
-
   /** Distinct connections mode: the operation owns the response. */
   async function distinct(
     req: IncomingMessage,
@@ -553,27 +247,22 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   ): Promise<void> {
     const params = await readParams(req, url);
     const lastEventId = req.headers['last-event-id'];
-    const prepared = preparer.prepare(
-      params,
-      req.method ?? 'GET',
-      typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
+    const prepared = service.prepare(params, {
+      method: req.method ?? 'GET',
+      resumeAfter: typeof lastEventId === 'string' && lastEventId ? lastEventId : null,
       principal,
-    );
+    });
     const conn = sse.open(req, res, idHeader(reqId));
-    const running = run(
-      prepared,
-      {
-        operationId: null,
-        write: (f) => conn.write(f),
-        drained: () => conn.drained(),
-        done: () => conn.end(),
-        queue: res,
-      },
-      principal,
-      reqId,
-    );
+    const sink: StreamSink = {
+      encoder: DISTINCT_ENCODER,
+      write: (frame) => conn.write(frame),
+      drained: () => conn.drained(),
+      done: () => conn.end(),
+      queueBytes: () => conn.queueBytes(),
+    };
+    const running = service.run(prepared, sink, opener(principal, reqId, 'distinct'));
     conn.onClose(() => running.stop());
-    conn.onOverflow(() => running.fail(new SlowConsumerError(sse.limits)));
+    conn.onOverflow(() => running.fail(new SlowConsumerError(service.limits)));
   }
 
   function reserve(req: IncomingMessage, res: ServerResponse, principal: Principal): void {
@@ -638,7 +327,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
     reservation.pending.push(frame);
     reservation.pendingBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.length;
-    const { maxBytes, maxEvents } = sse.limits;
+    const { maxBytes, maxEvents } = service.limits;
     if (reservation.full) return;
     if (reservation.pendingBytes <= maxBytes && reservation.pending.length <= maxEvents) return;
     reservation.full = true;
@@ -652,18 +341,18 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
   /** Ends the operations of a full reservation as slow consumers, their last frames kept. */
   function endKept(reservation: Reservation): void {
     reservation.overflowing = true;
-    const error = new SlowConsumerError(sse.limits);
+    const error = new SlowConsumerError(service.limits);
     for (const op of [...reservation.operations.values()]) op?.fail(error);
     reservation.overflowing = false;
   }
 
-  function dropReservation(token: string, reason: StreamEndReason = 'client_gone'): void {
+  function dropReservation(token: string): void {
     const reservation = reservations.get(token);
     if (!reservation) return;
     reservations.delete(token);
     stopWaiting(reservation);
     if (reservation.expiry) clearTimeout(reservation.expiry);
-    for (const op of reservation.operations.values()) op?.stop(reason);
+    for (const op of reservation.operations.values()) op?.stop('client_gone');
     reservation.operations.clear();
     reservation.connection?.end();
   }
@@ -692,7 +381,7 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     conn.onOverflow(() => {
       // Every operation ends with the resumable error, queued behind what the client has yet to
       // read; then the connection ends once that is flushed.
-      const error = new SlowConsumerError(sse.limits);
+      const error = new SlowConsumerError(service.limits);
       for (const op of [...reservation.operations.values()]) op?.fail(error);
       conn.end();
     });
@@ -730,28 +419,28 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
       sendJson(res, 429, errorsBody(refusal, 'LIMIT_EXCEEDED'));
       return;
     }
-    const prepared = preparer.prepare(params, req.method ?? 'POST', null, principal);
+    const prepared = service.prepare(params, {
+      method: req.method ?? 'POST',
+      resumeAfter: null,
+      principal,
+    });
     if (prepared.kind === 'invalid') {
       sendJson(res, 400, { errors: maskResult({ errors: prepared.errors }, logger).errors });
       return;
     }
     reservation.operations.set(operationId, null);
-    const running = run(
-      prepared,
-      {
-        operationId,
-        write(frame) {
-          if (reservations.get(token) !== reservation) return;
-          if (reservation.connection) reservation.connection.write(frame);
-          else keepPending(reservation, frame, reqId);
-        },
-        drained: () => reservation.connection?.drained() ?? null,
-        done: () => reservation.operations.delete(operationId),
-        queue: reservation,
+    const sink: StreamSink = {
+      encoder: singleConnectionEncoder(operationId),
+      write(frame) {
+        if (reservations.get(token) !== reservation) return;
+        if (reservation.connection) reservation.connection.write(frame);
+        else keepPending(reservation, frame, reqId);
       },
-      principal,
-      reqId,
-    );
+      drained: () => reservation.connection?.drained() ?? null,
+      done: () => reservation.operations.delete(operationId),
+      queueBytes: () => reservation.connection?.queueBytes() ?? reservation.pendingBytes,
+    };
+    const running = service.run(prepared, sink, opener(principal, reqId, 'single'));
     if (reservation.operations.has(operationId)) reservation.operations.set(operationId, running);
     // It filled up while this operation started: it ends like the others did.
     if (reservation.full && !reservation.connection) endKept(reservation);
@@ -784,11 +473,15 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
    * no stream. It lets a browser whose `EventSource` gave up learn why without subscribing again.
    */
   function check(req: IncomingMessage, res: ServerResponse, url: URL, principal: Principal) {
-    const prepared = preparer.prepare(paramsOfUrl(url), 'GET', null, principal);
+    const prepared = service.prepare(paramsOfUrl(url), {
+      method: 'GET',
+      resumeAfter: null,
+      principal,
+    });
     const error =
       prepared.kind === 'invalid'
         ? prepared.errors[0]
-        : prepared.kind === 'single'
+        : prepared.kind === 'once'
           ? prepared.refusal
           : undefined;
     if (!error) {
@@ -809,30 +502,6 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     });
     res.end();
   }
-
-  const control: StreamControl = {
-    end(match, error) {
-      let ended = 0;
-      for (const stream of [...openStreams]) {
-        if (!match(stream.owner)) continue;
-        stream.running?.fail(error);
-        ended++;
-      }
-      return ended;
-    },
-    owners: () => [...openStreams].map((s) => s.owner),
-    list: () =>
-      [...openStreams].map((s) => ({
-        id: s.id,
-        mode: s.mode,
-        subject: s.owner.principal.subject,
-        clientId: s.owner.clientId ?? s.owner.principal.clientId,
-        inboxes: s.inboxes,
-        since: s.since,
-        eventsDelivered: s.hub?.delivered ?? 0,
-        queueBytes: queueBytes(s.queue),
-      })),
-  };
 
   async function handle(
     req: IncomingMessage,
@@ -916,11 +585,11 @@ export function createGraphQLSseHandler(options: GraphQLSseOptions) {
     }
   }
 
-  return Object.assign(handle, { control });
+  return Object.assign(handle, { control: service.control });
 }
 
 /**
  * The handler returned by {@link createGraphQLSseHandler}: answers a stream request of
- * `principal`, and has `control` to end open streams.
+ * `principal`, and has `control` (the engine's) to end open streams.
  */
 export type GraphQLSseHandler = ReturnType<typeof createGraphQLSseHandler>;

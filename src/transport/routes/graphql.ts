@@ -6,7 +6,7 @@
  * a preflight: forms, multipart and `text/plain` posts get `415` before anything is read.
  */
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../errors.js';
+import { HttpError } from '../../errors.js';
 import { isJsonContentType, type HttpExecutor } from '../execute-http.js';
 import { graphiqlPage, wantsGraphiQL } from '../graphiql.js';
 import { readBody } from '../body.js';

@@ -4,7 +4,7 @@
  * every other request during shutdown, `503 SHUTTING_DOWN`.
  */
 import type { Health } from '../../observability/health.js';
-import { errorsBody } from '../errors.js';
+import { errorsBody } from '../../schema/mask.js';
 import { sendJson, type Route } from './route.js';
 
 /** The liveness and readiness checks. */

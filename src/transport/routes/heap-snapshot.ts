@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import type { Logger } from 'pino';
-import { HttpError } from '../errors.js';
+import { HttpError } from '../../errors.js';
 import { isLoopback, requireAdmin, sendJson, type Route } from './route.js';
 
 /** Options of {@link heapSnapshotRoute}. */

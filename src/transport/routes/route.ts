@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isAdmin, type Principal } from '../../auth/principal.js';
-import { HttpError } from '../errors.js';
+import { HttpError } from '../../errors.js';
 
 /** One request, as routes see it. */
 export interface RouteContext {
