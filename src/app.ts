@@ -54,6 +54,11 @@ export interface TidingsApp {
   /** Publishes one event in-process; resolves with it once it is stored. */
   emit(input: PublishEventInput): Promise<StoredEvent>;
   readonly schema: GraphQLSchema;
+  /**
+   * What every GraphQL execution of this instance shares: `createContext(app.services, principal)`
+   * runs an operation as the API would.
+   */
+  readonly services: Services;
   readonly store: EventStore;
   readonly bus: EventBus;
   readonly hub: Hub;
@@ -208,19 +213,12 @@ export async function buildApp(
   };
   const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
   const authenticator = createAuthenticator(config, store);
-  const services: Services = {
-    store,
-    hub,
-    publish,
-    maxPageSize: config.maxPageSize,
-    maxStreamInboxes: config.maxStreamInboxes,
-    maxFilterItems: config.maxFilterItems,
-    publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
-  };
-  const contextFor = (principal: Principal) => createContext(services, principal);
   const schema = buildSchema();
   const rules = limitRules(config);
   const documents = createDocumentCache(schema, { rules, maxCachedLength: 16 * 1024 });
+  // The schema's resolvers reach the streams (presence, cut-offs) through the services, and the
+  // streams run the schema: contexts are made at request time, once `services` exists.
+  const contextFor = (principal: Principal) => createContext(services, principal);
   const preparer = createOperationPreparer({ schema, createContext: contextFor, documents });
   const streamService = createStreamService({
     hub,
@@ -258,23 +256,32 @@ export async function buildApp(
     maxReservations: config.maxReservations,
     maxReservationsPerCaller: config.maxReservationsPerCaller,
   });
-  services.streams = streamService.control;
-  services.setLogLevel = (level) => changeLogLevel(logger, level);
   const applyCutOff = (cut: CutOff) =>
     streamService.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
-  services.cutOff = async (cut) => {
-    const ended = applyCutOff(cut);
-    try {
-      await bus.publishControl?.(cut);
-    } catch (err) {
-      logger.error({ err }, '[auth] the other instances could not be told to end the streams');
-    }
-    return ended;
-  };
   const stopControl = bus.onControl?.((message) => {
     const cut = parseCutOff(message);
     if (cut) applyCutOff(cut);
   });
+  const services: Services = {
+    store,
+    hub,
+    publish,
+    maxPageSize: config.maxPageSize,
+    maxStreamInboxes: config.maxStreamInboxes,
+    maxFilterItems: config.maxFilterItems,
+    publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
+    setLogLevel: (level) => changeLogLevel(logger, level),
+    streams: streamService.control,
+    async cutOff(cut) {
+      const ended = applyCutOff(cut);
+      try {
+        await bus.publishControl?.(cut);
+      } catch (err) {
+        logger.error({ err }, '[auth] the other instances could not be told to end the streams');
+      }
+      return ended;
+    },
+  };
   const execute = createHttpExecutor({ schema, createContext: contextFor, logger, documents });
   /** Requests being handled (a stream counts until it is set up): shutdown waits for them. */
   const handling = new Set<Promise<void>>();
@@ -319,6 +326,7 @@ export async function buildApp(
       return event as StoredEvent;
     },
     schema,
+    services,
     store,
     bus,
     hub,

@@ -118,10 +118,7 @@ describe('history gap in-process', () => {
         'subscription($after: String) { eventStream(inboxes: ["gap"], after: $after) { cursor } }',
       ),
       variableValues: { after: encodeCursor(0) },
-      contextValue: createContext(
-        { store: s.app.store, hub: s.app.hub, publish: s.app.publish, maxPageSize: 500 },
-        UNAUTHENTICATED_ADMIN,
-      ),
+      contextValue: createContext(s.app.services, UNAUTHENTICATED_ADMIN),
     })) as AsyncGenerator<ExecutionResult>;
     const results: ExecutionResult[] = [];
     for await (const result of stream) {
