@@ -16,9 +16,9 @@ import {
   Registry,
   type Metric,
 } from 'prom-client';
-import type { StoredEvent } from './events/types.js';
-import type { EventStore } from './store/types.js';
-import type { StreamMode } from './stream/types.js';
+import type { StoredEvent } from '../events/types.js';
+import type { EventStore } from '../store/types.js';
+import type { StreamMode } from '../stream/types.js';
 
 /** Why a stream ended, as counted by `tidings_streams_ended_total{reason}`. */
 export const STREAM_END_REASONS = [
