@@ -30,7 +30,7 @@ import { createSequencer } from './hub/sequencer.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
-import { claimStore, createStore, type StoreClaim } from './store/index.js';
+import { claimStore, createStore, requireCapability, type StoreClaim } from './store/index.js';
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
@@ -184,6 +184,9 @@ export async function buildApp(
   // A server on the memory bus must be alone on its store; one on a shared bus may have company.
   let claim: StoreClaim | null = null;
   try {
+    // A setting that needs a capability the store lacks stops the start before anything opens.
+    if (config.retentionMs !== Infinity) requireCapability(store, 'retention', 'TIDINGS_RETENTION');
+    if (config.auth === 'jwt') requireCapability(store, 'revocations', 'TIDINGS_AUTH=jwt');
     if (!options.store) {
       claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared', {
         timeoutMs: config.storeTimeoutMs,
@@ -274,7 +277,11 @@ export async function buildApp(
     void settled.then(() => publishing.delete(settled));
     return done;
   };
-  const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
+  // Infinity keeps every event: the one retention a store without the capability can serve.
+  const retention =
+    config.retentionMs === Infinity
+      ? null
+      : startRetention({ store, retentionMs: config.retentionMs, logger });
   const authenticator = createAuthenticator(config, store);
   const services: Services = {
     store,
@@ -450,7 +457,7 @@ export async function buildApp(
         // in progress finish (a publish is answered after its commit), and their events still
         // reach the streams, which then end with the resume hint.
         await settleWithin([...handling, ...publishing], SHUTDOWN_GRACE_MS, logger);
-        await retention.stop();
+        await retention?.stop();
         hub.closeAll(new ShuttingDownError());
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));

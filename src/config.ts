@@ -35,7 +35,10 @@ export interface TidingsConfig {
   keepaliveMs: number;
   /** The `retry:` hint sent to SSE clients, ms. @default 2000 */
   retryMs: number;
-  /** How long events are kept, ms. @default 30 days */
+  /**
+   * How long events are kept, ms; `Infinity` keeps every event (for a store without the retention
+   * capability). @default 30 days
+   */
   retentionMs: number;
   /** @default 'info' */
   logLevel: (typeof LOG_LEVELS)[number];

@@ -60,7 +60,14 @@ import {
   type AppendResult,
   type EventRow,
 } from './sqlite-append.js';
-import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
+import type {
+  ClaimMode,
+  FullEventStore,
+  Page,
+  PageQuery,
+  ReplayBatch,
+  StoreClaim,
+} from './types.js';
 
 export { SCHEMA_VERSION } from './postgres-schema.js';
 
@@ -354,7 +361,7 @@ const TYPES = {
  * @throws ConfigError for a malformed URL, `?schema=` or `?pool=`.
  * @throws StoreError when the server cannot be reached, refuses the login, or cannot migrate.
  */
-export async function createPostgresStore(options: PostgresStoreOptions): Promise<EventStore> {
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<FullEventStore> {
   const settings = parseUrl(options.url);
   const schema = options.schema ?? settings.schema;
   checkSchema(schema);
@@ -568,6 +575,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return {
     kind: 'postgres',
+    // A statement whose answer is lost (a deadline, a broken connection) may still commit.
+    flags: { unconfirmedCommits: true },
 
     append(events) {
       return run('append', async () => {
@@ -697,42 +706,46 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
-    purge(before, limit) {
-      return run('purge', async () => {
-        checkCount('limit', limit);
-        const [row] = await rows<{ deleted: number; purged_through: number }>(PURGE, [
-          before,
-          limit,
-        ]);
-        return { deleted: row?.deleted ?? 0, purgedThrough: row?.purged_through ?? 0 };
-      });
+    retention: {
+      purge(before, limit) {
+        return run('purge', async () => {
+          checkCount('limit', limit);
+          const [row] = await rows<{ deleted: number; purged_through: number }>(PURGE, [
+            before,
+            limit,
+          ]);
+          return { deleted: row?.deleted ?? 0, purgedThrough: row?.purged_through ?? 0 };
+        });
+      },
+
+      purgedThrough() {
+        return run('purgedThrough', async () => {
+          const [row] = await rows<{ purged_through: number }>(HORIZON, []);
+          return row?.purged_through ?? 0;
+        });
+      },
     },
 
-    purgedThrough() {
-      return run('purgedThrough', async () => {
-        const [row] = await rows<{ purged_through: number }>(HORIZON, []);
-        return row?.purged_through ?? 0;
-      });
-    },
+    revocations: {
+      revoke({ kind, value, at }) {
+        return run('revoke', async () => {
+          await pool.query(REVOKE, [kind, value, at]);
+        });
+      },
 
-    revoke({ kind, value, at }) {
-      return run('revoke', async () => {
-        await pool.query(REVOKE, [kind, value, at]);
-      });
-    },
-
-    revocations(tokenId, subject) {
-      return run('revocations', async () => {
-        const times = { token: null as number | null, subject: null as number | null };
-        if (tokenId === null && subject === null) return times;
-        for (const row of await rows<{ kind: 'token' | 'subject'; revoked_at: number }>(REVOKED, [
-          tokenId,
-          subject,
-        ])) {
-          times[row.kind] = row.revoked_at;
-        }
-        return times;
-      });
+      lookup(tokenId, subject) {
+        return run('revocations', async () => {
+          const times = { token: null as number | null, subject: null as number | null };
+          if (tokenId === null && subject === null) return times;
+          for (const row of await rows<{ kind: 'token' | 'subject'; revoked_at: number }>(REVOKED, [
+            tokenId,
+            subject,
+          ])) {
+            times[row.kind] = row.revoked_at;
+          }
+          return times;
+        });
+      },
     },
 
     lastSeq() {

@@ -21,7 +21,14 @@ import {
   toStoredEvent,
   type EventRow,
 } from './sqlite-append.js';
-import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
+import type {
+  ClaimMode,
+  FullEventStore,
+  Page,
+  PageQuery,
+  ReplayBatch,
+  StoreClaim,
+} from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -301,7 +308,7 @@ function openDatabase(path: string): Database.Database {
  * Pending schema migrations are applied on open.
  * @throws StoreError when the file cannot be opened or migrated.
  */
-export function createSqliteStore(options: SqliteStoreOptions): EventStore {
+export function createSqliteStore(options: SqliteStoreOptions): FullEventStore {
   const { path } = options;
   let db: Database.Database;
   try {
@@ -563,36 +570,40 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       });
     },
 
-    purge(before, limit) {
-      return run(
-        'purge',
-        () => {
-          checkCount('limit', limit);
-          return purgeTx.immediate(before, limit);
-        },
-        true,
-      );
+    retention: {
+      purge(before, limit) {
+        return run(
+          'purge',
+          () => {
+            checkCount('limit', limit);
+            return purgeTx.immediate(before, limit);
+          },
+          true,
+        );
+      },
+
+      purgedThrough() {
+        return run('purgedThrough', horizon);
+      },
     },
 
-    purgedThrough() {
-      return run('purgedThrough', horizon);
-    },
+    revocations: {
+      revoke({ kind, value, at }) {
+        return run(
+          'revoke',
+          () => {
+            revokeStmt.run(kind, value, at);
+          },
+          true,
+        );
+      },
 
-    revoke({ kind, value, at }) {
-      return run(
-        'revoke',
-        () => {
-          revokeStmt.run(kind, value, at);
-        },
-        true,
-      );
-    },
-
-    revocations(tokenId, subject) {
-      return run('revocations', () => ({
-        token: revokedAt('token', tokenId),
-        subject: revokedAt('subject', subject),
-      }));
+      lookup(tokenId, subject) {
+        return run('revocations', () => ({
+          token: revokedAt('token', tokenId),
+          subject: revokedAt('subject', subject),
+        }));
+      },
     },
 
     lastSeq() {
