@@ -11,7 +11,7 @@ import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cut
 import { createAuthenticator } from './auth/jwt.js';
 import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
-import { createBus, type OpenedBus } from './bus/index.js';
+import { createBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
@@ -26,7 +26,7 @@ import { createPublisher, type PublishFn } from './events/publish.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
-import { createSequencer } from './hub/sequencer.js';
+import { createSequencer, needsSequencer } from './hub/sequencer.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './system.js';
@@ -180,7 +180,7 @@ export async function buildApp(
   const store = metrics.measureStore(
     options.store ?? (await createStore(config.store, { timeoutMs: config.storeTimeoutMs })),
   );
-  let bus: OpenedBus;
+  let bus: EventBus;
   // A server on the memory bus must be alone on its store; one on a shared bus may have company.
   let claim: StoreClaim | null = null;
   try {
@@ -208,21 +208,20 @@ export async function buildApp(
     hub.dispatch(events);
   };
   // A shared bus interleaves the events of several instances and can lose messages while it is
-  // disconnected: the sequencer restores cursor order and fills gaps from the store. PostgreSQL
-  // can commit an append whose answer never came (a stalled connection): the publisher got an
-  // error and dispatched nothing, so the sequencer finds such events in the store too.
-  const sequencer =
-    bus.kind === 'memory' && store.kind !== 'postgres'
-      ? null
-      : createSequencer({
-          store,
-          logger,
-          startAfter: await store.lastSeq(),
-          dispatch,
-        });
+  // disconnected: the sequencer restores cursor order and fills gaps from the store. A store can
+  // commit an append whose answer never came (a stalled connection): the publisher got an error
+  // and dispatched nothing, so the sequencer finds such events in the store too.
+  const sequencer = !needsSequencer(bus, store)
+    ? null
+    : createSequencer({
+        store,
+        logger,
+        startAfter: await store.lastSeq(),
+        dispatch,
+      });
   const unsubscribe = bus.subscribe((events) => {
     if (!sequencer) return dispatch(events);
-    if (bus.kind !== 'memory') metrics.arrivedFromBus(events);
+    if (bus.delivery.shared) metrics.arrivedFromBus(events);
     sequencer.receive(events);
   });
   const stopResync = bus.onResync?.(() => void sequencer?.resync());

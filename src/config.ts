@@ -4,7 +4,7 @@
  */
 import { ConfigError } from './errors.js';
 import { DEFAULT_MAX_FILTER_ITEMS, MAX_FILTER_ITEMS_LIMIT } from './events/filter.js';
-import { checkPostgresUrl } from './store/postgres.js';
+import { checkPostgresUrl } from './store/postgres-url.js';
 
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
