@@ -3,6 +3,7 @@
  * port and reads no environment; the CLI (or a test, or an embedding service) does that.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphQLSchema } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
@@ -22,7 +23,7 @@ import {
   StoreError,
   StoreUnavailableError,
 } from './errors.js';
-import { createPublisher, type PublishFn } from './events/publish.js';
+import { createPublisher, type PublishFn } from './publish/publisher.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
@@ -34,11 +35,14 @@ import { claimStore, createStore, requireCapability, type StoreClaim } from './s
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
-import { maskError } from './transport/errors.js';
+import { maskError } from './schema/mask.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
-import type { StreamControl } from './stream/types.js';
-import { createRequestListener, readBody } from './transport/http.js';
+import { createWebSocketTransport } from './transport/graphql-ws-node.js';
+import { createStreamService } from './stream/service.js';
+import type { StreamControl, StreamService } from './stream/types.js';
+import { graphQLSseOverHttp } from './transport/graphql-sse-http.js';
+import { createRequestListener } from './transport/http.js';
 import { checkNesting, limitRules } from './schema/limits.js';
 import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
@@ -50,6 +54,8 @@ export interface TidingsApp {
   readonly config: TidingsConfig;
   /** The Node request listener: pass it to `http.createServer`. */
   readonly listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The Node `upgrade` listener (graphql-ws): `server.on('upgrade', app.upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Publishes events in-process, exactly like `publishEvents`; resolves once they are stored. */
   readonly publish: PublishFn;
   /** Publishes one event in-process; resolves with it once it is stored. */
@@ -59,8 +65,10 @@ export interface TidingsApp {
   readonly bus: EventBus;
   readonly hub: Hub;
   readonly sse: SseRegistry;
-  /** The open graphql-sse streams, to list or end them. */
+  /** The open streams, whatever carries them, to list or end them. */
   readonly streams: StreamControl;
+  /** The stream engine every transport runs its operations on. */
+  readonly streamService: StreamService;
   readonly logger: Logger;
   /** The instance's Prometheus metrics, served at `/metrics`. */
   readonly metrics: Metrics;
@@ -300,22 +308,14 @@ export async function buildApp(
   const schema = buildSchema();
   const rules = limitRules(config);
   const documents = createDocumentCache(schema, { rules, maxCachedLength: 16 * 1024 });
-  const sse = createSseRegistry({
-    keepaliveMs: config.keepaliveMs,
-    retryMs: config.retryMs,
-    maxQueueBytes: config.maxQueueBytes,
-    maxQueueEvents: config.maxQueueEvents,
-  });
   const preparer = createOperationPreparer({ schema, createContext: contextFor, documents });
-  const streams = createGraphQLSseHandler({
+  const streamService = createStreamService({
     hub,
-    sse,
     preparer,
     logger,
-    readBody: async (req) => (await readBody(req, config.maxRequestBytes)).toString('utf8'),
     maxStreamsPerClient: config.maxStreamsPerClient,
-    maxReservations: config.maxReservations,
-    maxReservationsPerCaller: config.maxReservationsPerCaller,
+    maxQueueBytes: config.maxQueueBytes,
+    maxQueueEvents: config.maxQueueEvents,
     // Counted as metrics; a slow consumer is also reported as a system event.
     metrics: {
       ...metrics,
@@ -332,7 +332,38 @@ export async function buildApp(
       },
     },
   });
-  services.streams = streams.control;
+  const sse = createSseRegistry({
+    keepaliveMs: config.keepaliveMs,
+    retryMs: config.retryMs,
+    watchQueue: streamService.watchQueue,
+  });
+  const streams = graphQLSseOverHttp(
+    createGraphQLSseHandler({
+      service: streamService,
+      logger,
+      maxReservations: config.maxReservations,
+      maxReservationsPerCaller: config.maxReservationsPerCaller,
+    }),
+    { sse, logger, maxRequestBytes: config.maxRequestBytes },
+  );
+  const websockets = createWebSocketTransport({
+    streams: streamService,
+    logger,
+    authenticator,
+    onRejected: (err) => rejections.count(err.code),
+    browser: {
+      corsOrigins: config.corsOrigins,
+      authRequired: authenticator.required,
+      host: config.host,
+      allowedHosts: config.allowedHosts,
+    },
+    keepaliveMs: config.keepaliveMs,
+    maxPayload: config.maxRequestBytes,
+    // A socket waiting for connection_init holds what a reservation does: a connection, no stream.
+    maxWaiting: config.maxReservations,
+    isClosing: () => closing !== null,
+  });
+  services.streams = streamService.control;
   services.setLogLevel = (level) => {
     const previous = logger.level;
     logger.level = level;
@@ -340,7 +371,7 @@ export async function buildApp(
     return previous;
   };
   const applyCutOff = (cut: CutOff) =>
-    streams.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
+    streamService.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
   services.cutOff = async (cut) => {
     const ended = applyCutOff(cut);
     try {
@@ -437,6 +468,7 @@ export async function buildApp(
   return {
     config,
     listener,
+    upgrade: websockets.upgrade,
     publish,
     async emit(input) {
       const [event] = await publish([input]);
@@ -447,7 +479,8 @@ export async function buildApp(
     bus,
     hub,
     sse,
-    streams: streams.control,
+    streams: streamService.control,
+    streamService,
     logger,
     metrics,
     close() {
@@ -461,6 +494,7 @@ export async function buildApp(
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));
         sse.close();
+        await websockets.close();
         unsubscribe();
         stopResync?.();
         stopStatus?.();

@@ -7,7 +7,7 @@ import { visibilityOf, type Principal } from './auth/principal.js';
 import type { CutOff } from './auth/cutoff.js';
 import type { RateLimiter } from './auth/rate-limit.js';
 import { compileFilter, type Clause } from './events/filter.js';
-import type { PublishFn } from './events/publish.js';
+import type { PublishFn } from './publish/publisher.js';
 import type { StoredEvent, Visibility } from './events/types.js';
 import type { Hub } from './hub/hub.js';
 import type { StreamControl } from './stream/types.js';

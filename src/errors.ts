@@ -226,3 +226,21 @@ export class RateLimitError extends TidingsError {
     this.retryAfterS = retryAfterS;
   }
 }
+
+/**
+ * HTTP-level failures (of the transport, or of the browser rules), answered with `status` and a
+ * JSON error body.
+ */
+export class HttpError extends TidingsError {
+  /** The HTTP status to answer with. */
+  readonly status: number;
+  constructor(
+    status: number,
+    code: TidingsErrorCode,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(code, message, options);
+    this.status = status;
+  }
+}

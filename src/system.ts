@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { StoreBlockedError } from './errors.js';
-import type { PublishFn } from './events/publish.js';
+import type { PublishFn } from './publish/publisher.js';
 import { SYSTEM_INBOX, type Severity } from './events/types.js';
 
 /** Options of {@link createSystemEvents}. */

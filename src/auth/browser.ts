@@ -21,7 +21,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { isLoopback } from '../config.js';
-import { HttpError } from '../transport/errors.js';
+import { HttpError } from '../errors.js';
 import { cookieToken } from './jwt.js';
 
 /** Options of {@link createBrowserRules}. */

@@ -6,6 +6,7 @@
 import type { PublishEventInput, TidingsClientOptions, TidingsEvent } from '../client/index.js';
 import { TidingsClientError } from '../client/index.js';
 import { readDateTime } from '../events/datetime.js';
+import { PUBLISH_FIELDS } from '../events/fields.js';
 import type { CliIO } from './main.js';
 import {
   NAME,
@@ -79,23 +80,7 @@ const FIELD_OPTIONS = {
 const OPTIONS = { ...REMOTE_OPTIONS, ...FIELD_OPTIONS, quiet: { type: 'boolean' } } as const;
 
 /** The fields of `PublishEventInput`. */
-const INPUT_FIELDS = new Set([
-  'id',
-  'type',
-  'inbox',
-  'clientId',
-  'message',
-  'body',
-  'severity',
-  'category',
-  'action',
-  'resource',
-  'actor',
-  'source',
-  'parentId',
-  'correlationId',
-  'timestamp',
-]);
+const INPUT_FIELDS: ReadonlySet<string> = new Set(PUBLISH_FIELDS);
 
 /** What a caller other than the `tidings` executable may set. */
 export interface PublishOptions {

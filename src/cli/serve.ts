@@ -39,6 +39,7 @@ export async function startServer(
     { connectionsCheckingInterval: Math.min(1_000, Math.ceil(headerTimeoutMs / 4)) },
     (req, res) => void app.listener(req, res),
   );
+  server.on('upgrade', app.upgrade);
   server.headersTimeout = headerTimeoutMs;
   // Node measures both from the start of a request until it has been received: a stream's
   // response, however long it lasts, is not bounded by them, only a request that is slow to arrive.

@@ -1,43 +1,14 @@
 /**
  * One implementation of event matching. A filter (plus a reader's visibility) compiles to a list
  * of clauses; the live stream evaluates them in memory with {@link matchesClauses} and the stores
- * render them as SQL with {@link clausesToSql}, so history and live delivery agree by construction.
+ * render the same clauses in their query language (in `src/store/`), so history and live delivery
+ * agree by construction.
  */
 import { ValidationError } from '../errors.js';
+import { FIELD_LIST, type FilterField } from './fields.js';
 import type { EventFilter, StoredEvent, Visibility, NewEvent } from './types.js';
 
-/** The event columns a clause can test. Each maps to one store column. */
-export type FilterField =
-  | 'inbox'
-  | 'type'
-  | 'severity'
-  | 'category'
-  | 'action'
-  | 'resourceType'
-  | 'resourceId'
-  | 'actor'
-  | 'source'
-  | 'correlationId'
-  | 'parentId'
-  | 'clientId'
-  | 'timestamp';
-
-/** The column of each filter field in the stores' `events` tables (SQLite and PostgreSQL alike). */
-export const EVENT_COLUMNS: Readonly<Record<FilterField, string>> = {
-  inbox: 'inbox',
-  type: 'type',
-  severity: 'severity',
-  category: 'category',
-  action: 'action',
-  resourceType: 'resource_type',
-  resourceId: 'resource_id',
-  actor: 'actor',
-  source: 'source',
-  correlationId: 'correlation_id',
-  parentId: 'parent_id',
-  clientId: 'client_id',
-  timestamp: 'ts',
-};
+export type { FilterField } from './fields.js';
 
 /** A single condition; a filter is the AND of its clauses. */
 export type Clause =
@@ -81,6 +52,33 @@ function equalsClause(field: FilterField, value: string | null | undefined): Cla
   return value == null ? null : { kind: 'match', field, values: [value], prefixes: [] };
 }
 
+/** One filter argument the table declares: the value it tests, and how. */
+interface FilterArg {
+  arg: keyof EventFilter;
+  field: FilterField;
+  list: boolean;
+}
+
+/** The filter arguments of the table, in its order. */
+const FILTER_ARGS: readonly FilterArg[] = FIELD_LIST.flatMap((f): FilterArg[] => {
+  const filter = f.filter;
+  if (filter === undefined) return [];
+  if (filter.match === 'parts') {
+    return Object.values(filter.args).map((arg) => ({
+      arg: arg as keyof EventFilter,
+      field: arg as FilterField,
+      list: false,
+    }));
+  }
+  return [
+    {
+      arg: filter.arg as keyof EventFilter,
+      field: f.name as FilterField,
+      list: filter.match === 'list',
+    },
+  ];
+});
+
 /**
  * Compiles a filter and a visibility into clauses. Inbox names in the filter match exactly, or by
  * prefix when they end in `*`, like types; the visibility's inbox patterns apply on top.
@@ -89,21 +87,21 @@ export function compileFilter(
   filter: EventFilter | null | undefined,
   visibility: Visibility,
 ): Clause[] {
-  const f = filter ?? {};
+  const f = (filter ?? {}) as Readonly<Record<string, unknown>>;
+  // The inbox clauses first, as they always came: the stores' statements stay the same.
   const clauses: (Clause | null)[] = [
-    listClause('inbox', f.inboxes),
+    listClause('inbox', f.inboxes as EventFilter['inboxes']),
     listClause('inbox', visibility.inboxes),
-    listClause('type', f.types),
-    listClause('severity', f.severities),
-    listClause('category', f.categories),
-    listClause('action', f.actions),
-    equalsClause('resourceType', f.resourceType),
-    equalsClause('resourceId', f.resourceId),
-    equalsClause('actor', f.actor),
-    equalsClause('source', f.source),
-    equalsClause('correlationId', f.correlationId),
-    equalsClause('parentId', f.parentId),
   ];
+  for (const { arg, field, list } of FILTER_ARGS) {
+    if (field === 'inbox') continue;
+    clauses.push(
+      list
+        ? listClause(field, f[arg] as readonly string[] | null | undefined)
+        : equalsClause(field, f[arg] as string | null | undefined),
+    );
+  }
+  const { since, until } = filter ?? {};
   if (visibility.hiddenInboxes?.length) {
     clauses.push({ kind: 'notIn', field: 'inbox', values: [...visibility.hiddenInboxes] });
   }
@@ -114,8 +112,8 @@ export function compileFilter(
       values: visibility.clients === null ? [] : [visibility.clients],
     });
   }
-  if (f.since != null || f.until != null) {
-    clauses.push({ kind: 'range', field: 'timestamp', gte: f.since ?? null, lt: f.until ?? null });
+  if (since != null || until != null) {
+    clauses.push({ kind: 'range', field: 'timestamp', gte: since ?? null, lt: until ?? null });
   }
   const present = clauses.filter((c): c is Clause => c !== null);
   return present.some((c) => c.kind === 'none') ? [{ kind: 'none' }] : present;
@@ -126,8 +124,8 @@ export const DEFAULT_MAX_FILTER_ITEMS = 100;
 
 /**
  * The highest `TIDINGS_MAX_FILTER_ITEMS` accepted. Each entry of a list becomes one more term of
- * an `OR` in the stores' SQL, and SQLite refuses an expression nested deeper than 1000 levels;
- * the store contract runs every list at this length on both stores.
+ * a disjunction in the stores' queries, and the embedded store refuses an expression nested deeper than 1000
+ * levels; the store contract runs every list at this length on both stores.
  */
 export const MAX_FILTER_ITEMS_LIMIT = 500;
 
@@ -151,19 +149,29 @@ export function checkFilterLists(values: object | null | undefined, max: number,
   }
 }
 
+/** Reads a filter field's value from an event. */
+type Reader = (event: Readonly<Record<string, unknown>>) => string | number | null;
+
+/** The reader of each filter field: a field of the event, or a part of one. */
+const READERS: Readonly<Record<string, Reader>> = Object.fromEntries(
+  FIELD_LIST.flatMap((f): [string, Reader][] => {
+    const name = f.name;
+    if (f.filter?.match !== 'parts') {
+      return [[name, (e) => (e[name] as string | number | null | undefined) ?? null]];
+    }
+    return Object.entries(f.filter.args).map(([part, arg]): [string, Reader] => [
+      arg,
+      (e) => ((e[name] as Record<string, string> | null)?.[part] as string | undefined) ?? null,
+    ]);
+  }),
+);
+
 /** Reads the value a clause tests from an event. */
 export function fieldValue(event: NewEvent, field: FilterField): string | number | null {
-  switch (field) {
-    case 'resourceType':
-      return event.resource?.type ?? null;
-    case 'resourceId':
-      return event.resource?.id ?? null;
-    default:
-      return event[field];
-  }
+  return (READERS[field] as Reader)(event as unknown as Readonly<Record<string, unknown>>);
 }
 
-/** Evaluates clauses against an event in memory, exactly as {@link clausesToSql} does in SQL. */
+/** Evaluates clauses against an event in memory, exactly as the stores do in their queries. */
 export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly Clause[]): boolean {
   for (const clause of clauses) {
     if (clause.kind === 'none') return false;
@@ -193,65 +201,4 @@ export function matchesClauses(event: NewEvent | StoredEvent, clauses: readonly 
     }
   }
   return true;
-}
-
-/** How a store names its columns and placeholders. */
-export interface SqlDialect {
-  /** The column holding `field`. */
-  column(field: FilterField): string;
-  /** The placeholder for the n-th (1-based) parameter: `?` for SQLite, `$n` for PostgreSQL. */
-  placeholder(n: number): string;
-  /**
-   * A case-sensitive "column starts with prefix" test. `bind` adds a parameter and returns its
-   * placeholder; the dialect escapes its own wildcards.
-   */
-  startsWith(column: string, prefix: string, bind: (value: string) => string): string;
-}
-
-/**
- * Renders clauses as a SQL boolean expression plus its parameters, continuing the numbering after
- * `offset` existing parameters. An empty clause list renders as `1=1`.
- */
-export function clausesToSql(
-  clauses: readonly Clause[],
-  dialect: SqlDialect,
-  offset = 0,
-): { sql: string; params: (string | number)[] } {
-  const params: (string | number)[] = [];
-  const bind = (v: string | number): string => {
-    params.push(v);
-    return dialect.placeholder(offset + params.length);
-  };
-  const parts: string[] = [];
-  for (const clause of clauses) {
-    if (clause.kind === 'none') return { sql: '1=0', params: [] };
-    const col = dialect.column(clause.field);
-    switch (clause.kind) {
-      case 'match': {
-        const ors: string[] = [];
-        if (clause.values.length === 1) ors.push(`${col} = ${bind(clause.values[0] as string)}`);
-        else if (clause.values.length > 1) {
-          ors.push(`${col} IN (${clause.values.map(bind).join(', ')})`);
-        }
-        for (const p of clause.prefixes) ors.push(dialect.startsWith(col, p, bind));
-        parts.push(ors.length === 1 ? (ors[0] as string) : `(${ors.join(' OR ')})`);
-        break;
-      }
-      case 'nullOr': {
-        const ors = [`${col} IS NULL`, ...clause.values.map((v) => `${col} = ${bind(v)}`)];
-        parts.push(`(${ors.join(' OR ')})`);
-        break;
-      }
-      case 'notIn': {
-        parts.push(`${col} NOT IN (${clause.values.map(bind).join(', ')})`);
-        break;
-      }
-      case 'range': {
-        if (clause.gte !== null) parts.push(`${col} >= ${bind(clause.gte)}`);
-        if (clause.lt !== null) parts.push(`${col} < ${bind(clause.lt)}`);
-        break;
-      }
-    }
-  }
-  return { sql: parts.length ? parts.join(' AND ') : '1=1', params };
 }

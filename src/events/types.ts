@@ -2,6 +2,7 @@
  * The event domain: what a stored event looks like, what a publisher sends, and the filter
  * shared by the history query and the live stream.
  */
+import type { EventFieldValues, FieldFilterArgs } from './fields.js';
 
 /** Severity levels, lowest first. The order is the one used for sorting and display. */
 export const SEVERITIES = ['DEBUG', 'INFO', 'SUCCESS', 'WARNING', 'ERROR', 'CRITICAL'] as const;
@@ -26,39 +27,14 @@ export interface ResourceRef {
 /**
  * A validated event, ready to be appended to a store. Produced by `validateEventInput`; every
  * optional field the publisher left out is `null`, never `undefined`, so stores can bind it as is.
+ * Its fields are those of the table in `fields.ts`.
  */
-export interface NewEvent {
-  /** UUIDv7 unless the publisher supplied its own id (which makes the publish idempotent). */
-  id: string;
+export interface NewEvent extends EventFieldValues {
   /**
    * Set when the server generated `id` for this publish: no stored event can have it, so the
    * store need not look it up.
    */
   generatedId?: true;
-  type: string;
-  inbox: string;
-  clientId: string | null;
-  /** When it happened, in milliseconds since the epoch. */
-  timestamp: number;
-  message: string | null;
-  /**
-   * The payload, stored and returned as is, never indexed. Already in its JSON form (what
-   * `JSON.parse(JSON.stringify(body))` gives), so stores return it without re-parsing.
-   */
-  body: unknown;
-  severity: Severity;
-  category: string | null;
-  action: string | null;
-  resource: ResourceRef | null;
-  actor: string | null;
-  source: string | null;
-  parentId: string | null;
-  correlationId: string | null;
-  /**
-   * A digest of what the publisher sent (not of defaults the server filled in), used to tell a
-   * harmless retry of the same id from a conflicting reuse of it.
-   */
-  fingerprint: string;
 }
 
 /** An event as the store holds it: a {@link NewEvent} plus its place in the stream. */
@@ -73,21 +49,12 @@ export interface StoredEvent extends NewEvent {
 
 /**
  * Filter shared by the `events` query and the `eventStream` subscription. Every field is optional;
- * the fields combine with AND, the values inside one list with OR.
+ * the fields combine with AND, the values inside one list with OR. Its arguments are those the
+ * table in `fields.ts` declares, plus the time range.
  */
-export interface EventFilter {
-  inboxes?: readonly string[] | null;
+export interface EventFilter extends FieldFilterArgs {
   /** Exact types, or prefixes when an entry ends in `*` (`vm.*`). */
   types?: readonly string[] | null;
-  severities?: readonly Severity[] | null;
-  categories?: readonly string[] | null;
-  actions?: readonly string[] | null;
-  resourceType?: string | null;
-  resourceId?: string | null;
-  actor?: string | null;
-  source?: string | null;
-  correlationId?: string | null;
-  parentId?: string | null;
   /** Inclusive lower bound on `timestamp`, epoch milliseconds. */
   since?: number | null;
   /** Exclusive upper bound on `timestamp`, epoch milliseconds. */

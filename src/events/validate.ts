@@ -8,36 +8,15 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import { readDateTime, type DateReading } from './datetime.js';
 import {
-  GLOBAL_INBOX,
-  SEVERITIES,
-  type NewEvent,
-  type ResourceRef,
-  type Severity,
-} from './types.js';
+  FIELD_LIST,
+  type EventFieldSpec,
+  type FieldCheck,
+  type PublishEventInput,
+} from './fields.js';
+import { SEVERITIES, type NewEvent } from './types.js';
 import { uuidv7 } from './uuid.js';
 
-/** What a publisher sends: the `PublishEventInput` of the GraphQL contract, or `emit`'s argument. */
-export interface PublishEventInput {
-  id?: string | null;
-  type: string;
-  inbox?: string | null;
-  clientId?: string | null;
-  message?: string | null;
-  body?: unknown;
-  severity?: Severity | null;
-  category?: string | null;
-  action?: string | null;
-  resource?: ResourceRef | null;
-  actor?: string | null;
-  source?: string | null;
-  parentId?: string | null;
-  correlationId?: string | null;
-  /**
-   * When it happened: a `Date`, an ISO 8601 date-time with a time zone (a date that exists) or
-   * epoch milliseconds. Defaults to now.
-   */
-  timestamp?: Date | string | number | null;
-}
+export type { PublishEventInput } from './fields.js';
 
 /** Limits applied by {@link validateEventInput}. */
 export interface ValidationLimits {
@@ -71,23 +50,47 @@ const text = (what: string, max: number) =>
     .refine((value) => !CONTROL.test(value), `${what} must not contain control characters`);
 const label = (what: string) => text(what, 256).min(1, `${what} must not be empty when given`);
 
-const inputSchema = z.strictObject({
-  id: name('id').nullish(),
-  type: name('type'),
-  inbox: name('inbox').nullish(),
-  clientId: label('clientId').nullish(),
-  message: text('message', 65_536).nullish(),
-  body: z.unknown().optional(),
-  severity: z.enum(SEVERITIES).nullish(),
-  category: label('category').nullish(),
-  action: label('action').nullish(),
-  resource: z.strictObject({ type: label('resource.type'), id: label('resource.id') }).nullish(),
-  actor: label('actor').nullish(),
-  source: label('source').nullish(),
-  parentId: name('parentId').nullish(),
-  correlationId: label('correlationId').nullish(),
-  timestamp: z.union([z.date(), z.string(), z.number()]).nullish(),
-});
+/** The schema of a value under `check`, named `what` in its messages. */
+function schemaOf(check: FieldCheck, what: string): z.ZodType {
+  switch (check.kind) {
+    case 'name':
+      return name(what);
+    case 'label':
+      return check.pattern
+        ? label(what).regex(check.pattern, `${what} must be ${check.rule ?? check.pattern.source}`)
+        : label(what);
+    case 'text':
+      return text(what, check.max);
+    case 'severity':
+      return z.enum(SEVERITIES);
+    case 'parts':
+      return z.strictObject(
+        Object.fromEntries(check.parts.map((part) => [part, label(`${what}.${part}`)])),
+      );
+    case 'date':
+      return z.union([z.date(), z.string(), z.number()]);
+    case 'json':
+      return z.unknown();
+  }
+}
+
+/** A field a publisher may send, with its check. */
+type InputField = EventFieldSpec & { readonly name: string; readonly check: FieldCheck };
+
+/** The fields a publisher may send, in the table's order. */
+const INPUT_FIELDS: readonly InputField[] = FIELD_LIST.filter(
+  (f): f is (typeof FIELD_LIST)[number] & InputField => f.check !== null,
+);
+
+/** What a publisher may send, as the schema that words the errors. */
+const inputSchema = z.strictObject(
+  Object.fromEntries(
+    INPUT_FIELDS.map((f) => {
+      const schema = schemaOf(f.check, f.name);
+      return [f.name, f.required ? schema : schema.nullish()];
+    }),
+  ),
+);
 
 /** JSON with object keys sorted, so equal values give equal text whatever their key order. */
 export function canonicalJson(value: unknown): string {
@@ -99,7 +102,8 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
-function parseTimestamp(value: Date | string | number): number {
+/** Reads a date a publisher sent for the field `what`, as epoch milliseconds. */
+function parseDate(value: Date | string | number, what: string): number {
   const reading: DateReading =
     typeof value === 'string'
       ? readDateTime(value)
@@ -109,16 +113,16 @@ function parseTimestamp(value: Date | string | number): number {
   if (!Number.isInteger(ms) || Math.abs(ms) > 8.64e15) {
     const why = reading.ok ? 'it is not a date' : reading.problem;
     throw new ValidationError(
-      `[events] timestamp is not a valid date (${why}): use an existing ISO 8601 date-time with ` +
+      `[events] ${what} is not a valid date (${why}): use an existing ISO 8601 date-time with ` +
         'a time zone, e.g. 2026-01-31T12:00:00Z, or epoch milliseconds',
-      { details: { field: 'timestamp' } },
+      { details: { field: what } },
     );
   }
   return ms;
 }
 
-/** What {@link inputSchema} accepts, as it hands it back. */
-type ParsedInput = z.output<typeof inputSchema>;
+/** An input the schema accepted (or the fast check found it would), by field. */
+type ParsedInput = Readonly<Record<string, unknown>>;
 
 const isName = (value: unknown): boolean =>
   typeof value === 'string' && value.length >= 1 && value.length <= 128 && NAME.test(value);
@@ -135,80 +139,65 @@ function isPlainObject(value: unknown): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/** Whether the schema of `check` accepts `value` (which is not null), checked without zod. */
+function accepts(check: FieldCheck, value: unknown): boolean {
+  switch (check.kind) {
+    case 'name':
+      return isName(value);
+    case 'label':
+      return isLabel(value) && (check.pattern?.test(value as string) ?? true);
+    case 'text':
+      return isText(value, check.max);
+    case 'severity':
+      return SEVERITY_SET.has(value);
+    case 'parts': {
+      if (!isPlainObject(value)) return false;
+      const r = value as Record<string, unknown>;
+      let count = 0;
+      for (const k in r) {
+        if (!check.parts.includes(k) || !isLabel(r[k])) return false;
+        count++;
+      }
+      return count === check.parts.length;
+    }
+    case 'date':
+      if (value instanceof Date) return !Number.isNaN(value.getTime());
+      if (typeof value === 'number') return Number.isFinite(value);
+      return typeof value === 'string';
+    case 'json':
+      return true;
+  }
+}
+
+/** The fields a publisher may send, by name. */
+const CHECKS: ReadonlyMap<string, InputField> = new Map(INPUT_FIELDS.map((f) => [f.name, f]));
+/** How many fields a publisher must send. */
+const REQUIRED_COUNT = INPUT_FIELDS.filter((f) => f.required).length;
+
 /**
  * Whether {@link inputSchema} accepts `input` as it is, checked without zod: a plain object with
  * only known fields, each valid or absent. This is the common case, and the schema hands such an
- * input back unchanged (but for `resource`, which is copied anyway), so it is used as is. Anything
- * else (an invalid or unusual input) returns false and goes through the schema, which gives the
- * error message.
+ * input back unchanged (but for the `parts` fields, which are copied anyway), so it is used as
+ * is. Anything else (an invalid or unusual input) returns false and goes through the schema,
+ * which gives the error message.
  */
 function isValidInput(input: unknown): boolean {
   if (!isPlainObject(input)) return false;
   const v = input as Record<string, unknown>;
-  let hasType = false;
+  let required = 0;
   for (const key in v) {
+    const field = CHECKS.get(key);
+    if (field === undefined) return false;
     const value = v[key];
-    switch (key) {
-      case 'type':
-        if (!isName(value)) return false;
-        hasType = true;
-        continue;
-      case 'body':
-        continue;
-    }
-    if (value == null) {
-      if (!FIELD_SET.has(key)) return false;
-      continue;
-    }
-    switch (key) {
-      case 'id':
-      case 'inbox':
-      case 'parentId':
-        if (!isName(value)) return false;
-        break;
-      case 'clientId':
-      case 'category':
-      case 'action':
-      case 'actor':
-      case 'source':
-      case 'correlationId':
-        if (!isLabel(value)) return false;
-        break;
-      case 'message':
-        if (!isText(value, 65_536)) return false;
-        break;
-      case 'severity':
-        if (!SEVERITY_SET.has(value)) return false;
-        break;
-      case 'resource': {
-        if (!isPlainObject(value)) return false;
-        const r = value as Record<string, unknown>;
-        let count = 0;
-        for (const k in r) {
-          if (k !== 'type' && k !== 'id') return false;
-          count++;
-        }
-        if (count !== 2 || !isLabel(r.type) || !isLabel(r.id)) return false;
-        break;
-      }
-      case 'timestamp':
-        if (value instanceof Date) {
-          if (Number.isNaN(value.getTime())) return false;
-        } else if (typeof value === 'number') {
-          if (!Number.isFinite(value)) return false;
-        } else if (typeof value !== 'string') {
-          return false;
-        }
-        break;
-      default:
-        return false;
+    if (field.required) {
+      if (value == null || !accepts(field.check, value)) return false;
+      required++;
+    } else if (value != null && !accepts(field.check, value)) {
+      return false;
     }
   }
-  return hasType;
+  return required === REQUIRED_COUNT;
 }
-
-/** The fields of {@link inputSchema}. */
-const FIELD_SET: ReadonlySet<string> = new Set(Object.keys(inputSchema.shape));
 
 /** Parses `input` with {@link inputSchema}, turning its first issue into a ValidationError. */
 function parseWithSchema(input: PublishEventInput): ParsedInput {
@@ -228,9 +217,46 @@ function parseWithSchema(input: PublishEventInput): ParsedInput {
   return parsed.data;
 }
 
+/** A JSON value as it will be stored and returned, and its canonical JSON text. */
+interface JsonReading {
+  value: unknown;
+  text: string;
+}
+
+/**
+ * Reads the JSON field `what`: checks that it serialises within the size limit, and gives it back
+ * as stored (Dates become strings, undefined members vanish) with its canonical text.
+ */
+function readJson(raw: unknown, what: string, limits: ValidationLimits): JsonReading {
+  if (raw == null) return { value: null, text: 'null' };
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(raw);
+  } catch (err) {
+    throw new ValidationError(`[events] invalid event: ${what} must be JSON-serialisable`, {
+      cause: err,
+      details: { field: what },
+    });
+  }
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most bodies need no counting.
+  const size =
+    json === undefined ? 0 : json.length * 3 <= limits.maxBodyBytes ? 0 : Buffer.byteLength(json);
+  if (size > limits.maxBodyBytes) {
+    throw new ValidationError(
+      `[events] invalid event: ${what} is ${size} bytes, over the limit of ${limits.maxBodyBytes} ` +
+        '(TIDINGS_MAX_EVENT_BODY_BYTES): store large payloads elsewhere and send a reference',
+      { details: { field: what, limit: limits.maxBodyBytes } },
+    );
+  }
+  if (json === undefined) return { value: null, text: 'null' };
+  // Its JSON text is `json` again, which is canonical when its keys are in order.
+  const value = JSON.parse(json) as unknown;
+  return { value, text: hasSortedKeys(value) ? json : canonicalJson(value) };
+}
+
 /**
  * Checks and normalises a publisher's input into a {@link NewEvent}: defaults the id (UUIDv7),
- * inbox (`global`), severity (`INFO`) and timestamp (now).
+ * inbox (`global`), severity (`INFO`) and timestamp (now), as the table in `fields.ts` says.
  * @throws ValidationError naming the first offending field; nothing has been stored.
  */
 export function validateEventInput(
@@ -239,61 +265,52 @@ export function validateEventInput(
   now: number = Date.now(),
 ): NewEvent {
   const v: ParsedInput = isValidInput(input) ? (input as ParsedInput) : parseWithSchema(input);
-  let body: unknown = null;
-  /** The canonical JSON text of `body`, for the fingerprint. */
-  let bodyText = 'null';
-  if (v.body != null) {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(v.body);
-    } catch (err) {
-      throw new ValidationError('[events] invalid event: body must be JSON-serialisable', {
-        cause: err,
-        details: { field: 'body' },
-      });
+  const event: Record<string, unknown> = {};
+  /** What the fingerprint covers that is not the normalised value: JSON texts, given dates. */
+  const given: Record<string, string> = {};
+  for (const f of FIELD_LIST) {
+    const raw = v[f.name];
+    const { check, fallback } = f;
+    let value: unknown = raw ?? null;
+    switch (check?.kind) {
+      case undefined:
+        // Set by the server, below.
+        value = '';
+        break;
+      case 'json': {
+        const reading = readJson(raw, f.name, limits);
+        value = reading.value;
+        given[f.name] = reading.text;
+        break;
+      }
+      case 'date': {
+        value = raw == null ? null : parseDate(raw as Date | string | number, f.name);
+        given[f.name] = value === null ? 'null' : JSON.stringify(value);
+        if (value === null && fallback === 'now') value = now;
+        break;
+      }
+      case 'parts':
+        if (raw != null) {
+          const r = raw as Record<string, string>;
+          value = Object.fromEntries(check.parts.map((part) => [part, r[part]]));
+        }
+        break;
+      default:
+        if (value === null && fallback !== undefined) {
+          if (fallback === 'uuid') {
+            value = uuidv7();
+            event.generatedId = true;
+          } else if (typeof fallback === 'object') {
+            value = fallback.value;
+          }
+        }
     }
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: most bodies need no counting.
-    const size =
-      json === undefined ? 0 : json.length * 3 <= limits.maxBodyBytes ? 0 : Buffer.byteLength(json);
-    if (size > limits.maxBodyBytes) {
-      throw new ValidationError(
-        `[events] invalid event: body is ${size} bytes, over the limit of ${limits.maxBodyBytes} ` +
-          '(TIDINGS_MAX_EVENT_BODY_BYTES): store large payloads elsewhere and send a reference',
-        { details: { field: 'body', limit: limits.maxBodyBytes } },
-      );
-    }
-    if (json !== undefined) {
-      // The body as it will be stored and returned: Dates become strings, undefined members
-      // vanish. Its JSON text is `json` again, which is canonical when its keys are in order.
-      body = JSON.parse(json) as unknown;
-      bodyText = hasSortedKeys(body) ? json : canonicalJson(body);
-    }
+    event[f.name] = value;
   }
-  const timestamp = v.timestamp == null ? null : parseTimestamp(v.timestamp);
-  const resource = v.resource ? { type: v.resource.type, id: v.resource.id } : null;
-  const event: NewEvent = {
-    id: v.id ?? uuidv7(),
-    ...(v.id == null ? { generatedId: true as const } : {}),
-    type: v.type,
-    inbox: v.inbox ?? GLOBAL_INBOX,
-    clientId: v.clientId ?? null,
-    timestamp: timestamp ?? now,
-    message: v.message ?? null,
-    body,
-    severity: v.severity ?? 'INFO',
-    category: v.category ?? null,
-    action: v.action ?? null,
-    resource,
-    actor: v.actor ?? null,
-    source: v.source ?? null,
-    parentId: v.parentId ?? null,
-    correlationId: v.correlationId ?? null,
-    fingerprint: '',
-  };
   // The fingerprint covers the normalised event, so a retry that spells a default out (or leaves
   // it out) is still the same event; the id is the key and a defaulted timestamp is not content.
-  event.fingerprint = hash('sha256', contentJson(event, bodyText, timestamp), 'base64url');
-  return event;
+  event.fingerprint = hash('sha256', contentJson(event, given), 'base64url');
+  return event as unknown as NewEvent;
 }
 
 /** Whether every object in a JSON value (as `JSON.parse` gives it) has its keys in order. */
@@ -313,46 +330,26 @@ function hasSortedKeys(value: unknown): boolean {
   return true;
 }
 
-/**
- * The fields {@link contentJson} writes: every field of a NewEvent but its id (and whether it was
- * generated) and fingerprint. A
- * field added to NewEvent fails to compile here until the fingerprint covers it.
- */
-const _FINGERPRINTED = {
-  action: true,
-  actor: true,
-  body: true,
-  category: true,
-  clientId: true,
-  correlationId: true,
-  inbox: true,
-  message: true,
-  parentId: true,
-  resource: true,
-  severity: true,
-  source: true,
-  timestamp: true,
-  type: true,
-} satisfies Record<Exclude<keyof NewEvent, 'id' | 'generatedId' | 'fingerprint'>, true>;
-
-/** JSON text of a string or null. */
-const str = (value: string | null): string => (value === null ? 'null' : JSON.stringify(value));
+/** The fields the fingerprint covers, in key order (as `canonicalJson` writes them). */
+const FINGERPRINTED = FIELD_LIST.filter((f) => f.fingerprint !== 'never')
+  .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  .map((f) => ({ ...f, key: `${JSON.stringify(f.name)}:` }));
 
 /**
- * `canonicalJson` of the event's content (the event without its id and fingerprint, with the
- * timestamp as given), written field by field in key order: the text fingerprints have always
- * been computed from, so stored fingerprints stay valid. `bodyText` is the canonical JSON of the
- * body.
+ * `canonicalJson` of the event's content (the fields the table fingerprints, JSON values and
+ * `given` dates as `given` holds them), written field by field in key order: the text fingerprints
+ * have always been computed from, so stored fingerprints stay valid.
  */
-function contentJson(e: NewEvent, bodyText: string, timestamp: number | null): string {
-  const resource =
-    e.resource === null ? 'null' : `{"id":${str(e.resource.id)},"type":${str(e.resource.type)}}`;
-  return (
-    `{"action":${str(e.action)},"actor":${str(e.actor)},"body":${bodyText}` +
-    `,"category":${str(e.category)},"clientId":${str(e.clientId)}` +
-    `,"correlationId":${str(e.correlationId)},"inbox":${str(e.inbox)}` +
-    `,"message":${str(e.message)},"parentId":${str(e.parentId)},"resource":${resource}` +
-    `,"severity":${str(e.severity)},"source":${str(e.source)}` +
-    `,"timestamp":${timestamp === null ? 'null' : JSON.stringify(timestamp)},"type":${str(e.type)}}`
-  );
+function contentJson(e: Record<string, unknown>, given: Record<string, string>): string {
+  let out = '';
+  for (const f of FINGERPRINTED) {
+    const value = e[f.name];
+    if (f.fingerprint === 'whenSet' && value === null) continue;
+    const text =
+      f.check?.kind === 'json' || f.fingerprint === 'given'
+        ? (given[f.name] as string)
+        : canonicalJson(value);
+    out += `${out === '' ? '{' : ','}${f.key}${text}`;
+  }
+  return out === '' ? '{}' : `${out}}`;
 }

@@ -1,21 +1,28 @@
 /**
  * Shared execution: streams whose results must be identical for every event — same document,
- * same variables, same visibility — form a group, and the group executes the selection, serialises
- * the result and encodes the SSE frame once per event. Every stream of the group then writes the
- * same bytes. Execution stays synchronous when no resolver is asynchronous, so the common case
- * costs no promise per subscriber.
+ * same variables, same visibility — form a group, and the group executes the selection and
+ * serialises the result once per event. Streams whose frames are the same bytes (a shared
+ * encoding) get the very same Buffer, encoded once per event. Execution stays synchronous when no
+ * resolver is asynchronous, so the common case costs no promise per subscriber.
  */
 import type { StoredEvent } from '../events/types.js';
 
 /** A value, or a promise of it when a resolver was asynchronous. */
 export type MaybePromise<T> = T | Promise<T>;
 
-/** How a group turns an event into bytes. */
+/** How a group turns an event into a result. */
 export interface GroupRenderer {
   /** Executes the group's selection for an event and returns the result as JSON text. */
   render(event: StoredEvent): MaybePromise<string>;
-  /** Wraps a result's JSON text into a frame for one operation (`null`: distinct mode). */
-  frame(cursor: string, payload: string, operationId: string | null): string;
+}
+
+/**
+ * How one stream wraps a result into its frame (the stream engine's `FrameEncoder`, seen from
+ * here): encoders with the same non-null `shareKey` make the same bytes of the same result.
+ */
+export interface GroupEncoder {
+  readonly shareKey: string | null;
+  next(payload: string, cursor: string | null): string | Buffer;
 }
 
 /** One group of streams sharing their results. */
@@ -25,10 +32,10 @@ export interface ResultGroup {
   /** Streams in the group. */
   readonly size: number;
   /**
-   * The frame for `event`, rendered once per event for the whole group; streams in distinct
-   * mode get the very same Buffer.
+   * The frame for `event`: the result is rendered once per event for the whole group, and
+   * encoders sharing a key get the very same Buffer.
    */
-  frameFor(event: StoredEvent, operationId: string | null): MaybePromise<Buffer>;
+  frameFor(event: StoredEvent, encoder: GroupEncoder): MaybePromise<Buffer>;
 }
 
 /** The registry of groups of one instance. */
@@ -48,6 +55,9 @@ interface Group extends ResultGroup {
   size: number;
 }
 
+const toBuffer = (frame: string | Buffer): Buffer =>
+  typeof frame === 'string' ? Buffer.from(frame) : frame;
+
 /** Creates the group registry. */
 export function createResultGroups(): ResultGroups {
   const groups = new Map<string, Group>();
@@ -59,9 +69,10 @@ export function createResultGroups(): ResultGroups {
         return existing;
       }
       const renderer = makeRenderer();
-      // Recent payloads and distinct-mode frames, by sequence; a small ring keeps memory flat.
+      // Recent payloads, and shared frames by encoding, by sequence; a small ring keeps memory
+      // flat.
       const payloads = new Map<number, MaybePromise<string>>();
-      const frames = new Map<number, MaybePromise<Buffer>>();
+      const frames = new Map<number, Map<string, MaybePromise<Buffer>>>();
       const remember = <T>(cache: Map<number, T>, seq: number, value: T): T => {
         cache.set(seq, value);
         if (cache.size > RECENT) cache.delete(cache.keys().next().value as number);
@@ -72,21 +83,20 @@ export function createResultGroups(): ResultGroups {
       const group: Group = {
         key,
         size: 1,
-        frameFor(event, operationId) {
-          const encode = (payload: string) =>
-            Buffer.from(renderer.frame(event.cursor, payload, operationId));
-          if (operationId !== null) {
+        frameFor(event, encoder) {
+          const encode = (payload: string) => toBuffer(encoder.next(payload, event.cursor));
+          const shareKey = encoder.shareKey;
+          if (shareKey === null) {
             const payload = payloadFor(event);
             return typeof payload === 'string' ? encode(payload) : payload.then(encode);
           }
-          const cached = frames.get(event.seq);
+          const shared = frames.get(event.seq) ?? remember(frames, event.seq, new Map());
+          const cached = shared.get(shareKey);
           if (cached) return cached;
           const payload = payloadFor(event);
-          return remember(
-            frames,
-            event.seq,
-            typeof payload === 'string' ? encode(payload) : payload.then(encode),
-          );
+          const frame = typeof payload === 'string' ? encode(payload) : payload.then(encode);
+          shared.set(shareKey, frame);
+          return frame;
         },
       };
       groups.set(key, group);

@@ -7,8 +7,9 @@ import type { Hub, StreamSpec } from './hub.js';
 export type StreamItem = StoredEvent | HistoryGapError;
 
 /**
- * Opens a hub stream as an async iterator, for callers that pull (the schema's `subscribe`
- * resolver, embedding code). The SSE transport does not use it: it takes pushes directly.
+ * Opens a hub stream as an async iterator, for callers that pull (embedding code, and the tests'
+ * graphql-js reference of a subscription). The stream engine does not use it: it takes pushes
+ * directly, and registers its streams where presence and the limits see them.
  * Ending the iteration (`return()`, `break`) closes the stream. A replay that starts in purged
  * history yields a {@link HistoryGapError} (not thrown: the stream goes on) before the events.
  */

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { requireClient, requireInboxes, requireScope } from '../auth/principal.js';
 import type { TidingsContext } from '../context.js';
 import { LimitError } from '../errors.js';
@@ -5,11 +6,14 @@ import { decodeCursor } from '../events/cursor.js';
 import { checkFilterLists, compileFilter, DEFAULT_MAX_FILTER_ITEMS } from '../events/filter.js';
 import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
 import type { StreamSpec } from '../hub/hub.js';
-import { HistoryGapError } from '../errors.js';
-import { iterateStream, type StreamItem } from '../hub/iterate.js';
 import { builder } from './builder.js';
 import { EventType } from './event.js';
 import { EventFilterInput, toEventFilter, type EventFilterArg } from './inputs.js';
+
+/** What a subscription that does not reach the stream engine gets: how to send it instead. */
+export const SUBSCRIPTION_REFUSAL =
+  'Subscriptions are streamed: send this request with Accept: text/event-stream ' +
+  '(or to /graphql/stream with a graphql-sse client).';
 
 /** The arguments of `eventStream`, as resolvers receive them. */
 export interface EventStreamArgs {
@@ -90,15 +94,13 @@ builder.subscriptionType({
         filter: t.arg({ type: EventFilterInput }),
         after: t.arg.string(),
       },
-      subscribe: (_root, args, ctx) => {
-        authorizeStream(args, ctx);
-        return iterateStream(ctx.services.hub, toStreamSpec(args, ctx.visibility));
+      // Streams run on the stream engine (`stream/service.ts`), which executes this field once
+      // per event with the event as its root: a subscription executed any other way (graphql-js
+      // `subscribe()`, a server plugin) would escape presence and the limits, so it is refused.
+      subscribe: () => {
+        throw new GraphQLError(SUBSCRIPTION_REFUSAL, { extensions: { code: 'BAD_REQUEST' } });
       },
-      // A gap in the replayed history comes as an error in the stream, which goes on after it.
-      resolve: (item: StreamItem): StoredEvent => {
-        if (item instanceof HistoryGapError) throw item;
-        return item;
-      },
+      resolve: (event: StoredEvent): StoredEvent => event,
     }),
   }),
 });

@@ -47,7 +47,15 @@ import {
   TidingsError,
   ValidationError,
 } from '../errors.js';
-import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
+import {
+  bindEvent,
+  EVENT_COLUMN_COUNT,
+  EVENT_COLUMN_LIST,
+  FILTER_COLUMNS,
+  toStoredEvent,
+  type EventRow,
+} from './columns.js';
+import { clausesToSql, type SqlDialect } from './sql-filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
 import { migrate, lockKeys, quoteIdent } from './postgres-schema.js';
 import { checkSchema, DEFAULT_CONNECT_TIMEOUT_MS, parseUrl, type Target } from './postgres-url.js';
@@ -58,9 +66,7 @@ import {
   idKey,
   planAppend,
   toOutcomes,
-  toStoredEvent,
   type AppendResult,
-  type EventRow,
 } from './sqlite-append.js';
 import type {
   ClaimMode,
@@ -99,7 +105,7 @@ export interface PostgresStoreOptions {
  * The filtered columns are `COLLATE "C"`, so their B-tree indexes serve the prefix too.
  */
 export const postgresDialect: SqlDialect = {
-  column: (field) => EVENT_COLUMNS[field],
+  column: (field) => FILTER_COLUMNS[field],
   placeholder: (n) => `$${n}`,
   startsWith: (column, prefix, bind) =>
     `${column} LIKE ${bind(`${prefix.replace(/[\\%_]/g, '\\$&')}%`)}`,
@@ -109,36 +115,17 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 /** Attempts of an append whose insert met an id stored concurrently. */
 const APPEND_ATTEMPTS = 3;
 
-/** The columns of an {@link EventRow}; the body comes back as its JSON text. */
-const ROW = `seq, id, type, inbox, client_id, ts, received_at, message, body::text AS body,
-  severity, category, action, resource_type, resource_id, actor, source, parent_id,
-  correlation_id, fingerprint`;
+/** The columns of an {@link EventRow}; a JSON column comes back as its text. */
+const ROW = [
+  'seq',
+  ...EVENT_COLUMN_LIST.map((c) => (c.kind === 'json' ? `${c.name}::text AS ${c.name}` : c.name)),
+  'received_at',
+].join(', ');
 
-/** Columns of an insert taken from the event, in the order of {@link insertValues}. */
-const INSERTED_COLUMNS = 17;
-
-/** The values of `e` for the `unnest` arrays of the insert, in order. */
-function insertValues(e: NewEvent): unknown[] {
-  return [
-    e.id,
-    e.type,
-    e.inbox,
-    e.clientId,
-    e.timestamp,
-    e.message,
-    e.body === null ? null : (JSON.stringify(e.body) ?? null),
-    e.severity,
-    e.category,
-    e.action,
-    e.resource === null ? null : e.resource.type,
-    e.resource === null ? null : e.resource.id,
-    e.actor,
-    e.source,
-    e.parentId,
-    e.correlationId,
-    e.fingerprint,
-  ];
-}
+/** The array type of each column's `unnest` parameter in the insert. */
+const ARRAY_TYPE = { text: 'text[]', integer: 'bigint[]', json: 'text[]' } as const;
+/** The cast from an `unnest` element to each column's type. */
+const CAST = { text: '', integer: '', json: '::jsonb' } as const;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -351,20 +338,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   const RETENTION = `${s}.retention`;
   const REVOCATIONS = `${s}.revocations`;
   const [lockSpace, lockKey] = lockKeys('append', schema);
+  // One array per column, zipped by `unnest` in the order of EVENT_COLUMN_LIST, then received_at.
+  const columnNames = EVENT_COLUMN_LIST.map((c) => c.name).join(', ');
   const INSERT = `
     WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(${lockSpace}, ${lockKey}))
-    INSERT INTO ${EVENTS} (id, type, inbox, client_id, ts, received_at, message, body, severity,
-      category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
-      fingerprint)
-    SELECT u.id, u.type, u.inbox, u.client_id, u.ts, $18::bigint, u.message, u.body::jsonb,
-      u.severity, u.category, u.action, u.resource_type, u.resource_id, u.actor, u.source,
-      u.parent_id, u.correlation_id, u.fingerprint
-    FROM lock, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-      $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-      $14::text[], $15::text[], $16::text[], $17::text[])
-      WITH ORDINALITY AS u(id, type, inbox, client_id, ts, message, body, severity, category,
-        action, resource_type, resource_id, actor, source, parent_id, correlation_id,
-        fingerprint, n)
+    INSERT INTO ${EVENTS} (${columnNames}, received_at)
+    SELECT ${EVENT_COLUMN_LIST.map((c) => `u.${c.name}${CAST[c.kind]}`).join(', ')},
+      $${EVENT_COLUMN_COUNT + 1}::bigint
+    FROM lock, unnest(${EVENT_COLUMN_LIST.map((c, i) => `$${i + 1}::${ARRAY_TYPE[c.kind]}`).join(', ')})
+      WITH ORDINALITY AS u(${columnNames}, n)
     ORDER BY u.n
     RETURNING id, inbox, seq`;
   // Through the unique index on (id, inbox); other inboxes are never read.
@@ -472,10 +454,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     const n = inserts.length;
     if (n > 0) {
       // One array per column, one element per new event (unnest turns them back into rows).
-      const columns = Array.from({ length: INSERTED_COLUMNS }, () => new Array<unknown>(n));
+      const columns = Array.from({ length: EVENT_COLUMN_COUNT }, () => new Array<unknown>(n));
+      const values = new Array<unknown>(EVENT_COLUMN_COUNT);
       for (let j = 0; j < n; j++) {
-        const values = insertValues(events[inserts[j] as number] as NewEvent);
-        for (let k = 0; k < INSERTED_COLUMNS; k++) (columns[k] as unknown[])[j] = values[k];
+        bindEvent(values, 0, events[inserts[j] as number] as NewEvent);
+        for (let k = 0; k < EVENT_COLUMN_COUNT; k++) (columns[k] as unknown[])[j] = values[k];
       }
       let created: { id: string; inbox: string; seq: number }[];
       try {

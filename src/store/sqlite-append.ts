@@ -6,58 +6,16 @@
  */
 import type Database from 'better-sqlite3';
 import { ConflictError } from '../errors.js';
-import { encodeCursor } from '../events/cursor.js';
-import type { NewEvent, Severity, StoredEvent } from '../events/types.js';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+import {
+  bindEvent,
+  EVENT_COLUMN_COUNT,
+  EVENT_COLUMN_LIST,
+  storedEvent,
+  toStoredEvent,
+  type EventRow,
+} from './columns.js';
 import type { AppendOutcome } from './types.js';
-
-/** A row of `events` as better-sqlite3 returns it. */
-export interface EventRow {
-  seq: number;
-  id: string;
-  type: string;
-  inbox: string;
-  client_id: string | null;
-  ts: number;
-  received_at: number;
-  message: string | null;
-  body: string | null;
-  severity: string;
-  category: string | null;
-  action: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  actor: string | null;
-  source: string | null;
-  parent_id: string | null;
-  correlation_id: string | null;
-  fingerprint: string;
-}
-
-/** Converts a row to the event it stores. */
-export function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    inbox: row.inbox,
-    clientId: row.client_id,
-    timestamp: row.ts,
-    message: row.message,
-    body: row.body === null ? null : (JSON.parse(row.body) as unknown),
-    severity: row.severity as Severity,
-    category: row.category,
-    action: row.action,
-    resource:
-      row.resource_type === null ? null : { type: row.resource_type, id: row.resource_id ?? '' },
-    actor: row.actor,
-    source: row.source,
-    parentId: row.parent_id,
-    correlationId: row.correlation_id,
-    fingerprint: row.fingerprint,
-    seq: row.seq,
-    cursor: encodeCursor(row.seq),
-    receivedAt: row.received_at,
-  };
-}
 
 /** What one append did, event by event. */
 export interface AppendResult {
@@ -98,40 +56,23 @@ export function groupByIds(ids: readonly string[], rows: readonly EventRow[]): S
   return ids.map((id) => [...(groups.get(id) ?? [])]);
 }
 
-/** Columns bound per inserted event. */
-const COLUMNS = 18;
+/** Columns bound per inserted event: the event's, then `received_at`. */
+const COLUMNS = EVENT_COLUMN_COUNT + 1;
 /** Events inserted by one multi-row statement (COLUMNS × ROWS stays under SQLite's 999 params). */
-const ROWS = 50;
+const ROWS = Math.min(50, Math.floor(999 / COLUMNS));
 
 /** `INSERT INTO events` with `rows` rows of values. */
 function insertSql(rows: number): string {
   const row = `(${new Array<string>(COLUMNS).fill('?').join(', ')})`;
-  return `INSERT INTO events (id, type, inbox, client_id, ts, received_at, message, body, severity,
-       category, action, resource_type, resource_id, actor, source, parent_id, correlation_id,
-       fingerprint)
+  const columns = EVENT_COLUMN_LIST.map((c) => c.name).join(', ');
+  return `INSERT INTO events (${columns}, received_at)
      VALUES ${new Array<string>(rows).fill(row).join(', ')}`;
 }
 
 /** Writes the columns of `e` into `params` from `at` on, in the order of {@link insertSql}. */
 function bindRow(params: unknown[], at: number, e: NewEvent, receivedAt: number): void {
-  params[at] = e.id;
-  params[at + 1] = e.type;
-  params[at + 2] = e.inbox;
-  params[at + 3] = e.clientId;
-  params[at + 4] = e.timestamp;
-  params[at + 5] = receivedAt;
-  params[at + 6] = e.message;
-  params[at + 7] = e.body === null ? null : (JSON.stringify(e.body) ?? null);
-  params[at + 8] = e.severity;
-  params[at + 9] = e.category;
-  params[at + 10] = e.action;
-  params[at + 11] = e.resource === null ? null : e.resource.type;
-  params[at + 12] = e.resource === null ? null : e.resource.id;
-  params[at + 13] = e.actor;
-  params[at + 14] = e.source;
-  params[at + 15] = e.parentId;
-  params[at + 16] = e.correlationId;
-  params[at + 17] = e.fingerprint;
+  bindEvent(params, at, e);
+  params[at + EVENT_COLUMN_COUNT] = receivedAt;
 }
 
 /** How a batch splits against the rows already stored with its ids (see {@link planAppend}). */
@@ -248,30 +189,7 @@ export function toOutcomes(events: readonly NewEvent[], result: AppendResult): A
   for (let i = 0; i < events.length; i++) {
     const seq = seqs[i] as number;
     if (seq > 0) {
-      // `e.body` is already the JSON value as it reads back (NewEvent.body's contract), so a
-      // fresh event equals the same event read later without parsing the text again.
-      const e = events[i] as NewEvent;
-      const event: StoredEvent = {
-        id: e.id,
-        type: e.type,
-        inbox: e.inbox,
-        clientId: e.clientId,
-        timestamp: e.timestamp,
-        message: e.message,
-        body: e.body,
-        severity: e.severity,
-        category: e.category,
-        action: e.action,
-        resource: e.resource,
-        actor: e.actor,
-        source: e.source,
-        parentId: e.parentId,
-        correlationId: e.correlationId,
-        fingerprint: e.fingerprint,
-        seq,
-        cursor: encodeCursor(seq),
-        receivedAt,
-      };
+      const event = storedEvent(events[i] as NewEvent, seq, receivedAt);
       bySeq.set(seq, event);
       outcomes[i] = { event, created: true };
     } else {

@@ -12,15 +12,10 @@ import {
   TidingsError,
   ValidationError,
 } from '../errors.js';
-import { clausesToSql, EVENT_COLUMNS, type SqlDialect } from '../events/filter.js';
+import { clausesToSql, type SqlDialect } from './sql-filter.js';
 import type { StoredEvent } from '../events/types.js';
-import {
-  createAppender,
-  groupByIds,
-  toOutcomes,
-  toStoredEvent,
-  type EventRow,
-} from './sqlite-append.js';
+import { FILTER_COLUMNS, toStoredEvent, type EventRow } from './columns.js';
+import { createAppender, groupByIds, toOutcomes } from './sqlite-append.js';
 import type {
   ClaimMode,
   FullEventStore,
@@ -181,7 +176,7 @@ const MIGRATIONS: readonly string[] = [
  * escaped by wrapping each in brackets.
  */
 export const sqliteDialect: SqlDialect = {
-  column: (field) => EVENT_COLUMNS[field],
+  column: (field) => FILTER_COLUMNS[field],
   placeholder: () => '?',
   startsWith: (column, prefix, bind) =>
     `${column} GLOB ${bind(`${prefix.replace(/[*?[]/g, '[$&]')}*`)}`,

@@ -49,8 +49,8 @@ export interface InvalidOperation {
  * cursor): like a subscribe resolver that throws, it yields one result with the error, which goes
  * on the stream (`202` in single connection mode) rather than failing the request.
  */
-export interface SingleOperation {
-  kind: 'single';
+export interface OnceOperation {
+  kind: 'once';
   /** Runs it with a fresh context. */
   run(): Promise<ExecutionResult>;
   /** For a subscription whose arguments the stream refuses: the error its one result carries. */
@@ -75,7 +75,7 @@ export interface StreamOperation {
 }
 
 /** What {@link OperationPreparer.prepare} returns. */
-export type PreparedOperation = InvalidOperation | SingleOperation | StreamOperation;
+export type PreparedOperation = InvalidOperation | OnceOperation | StreamOperation;
 
 /** Options of {@link createOperationPreparer}. */
 export interface OperationPreparerOptions {
@@ -218,7 +218,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
       };
       if (operation.operation !== 'subscription') {
         return {
-          kind: 'single',
+          kind: 'once',
           run: async () => execute({ ...base, contextValue: options.createContext(principal) }),
         };
       }
@@ -245,7 +245,7 @@ export function createOperationPreparer(options: OperationPreparerOptions): Oper
                 nodes: [field],
                 originalError: err instanceof Error ? err : undefined,
               });
-        return { kind: 'single', run: async () => ({ errors: [error] }), refusal: error };
+        return { kind: 'once', run: async () => ({ errors: [error] }), refusal: error };
       }
       // `after` only decides where the replay starts, never what an event renders to, so streams
       // resuming from different cursors still share their results. Variables and visibility are

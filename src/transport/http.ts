@@ -30,7 +30,7 @@ import { AuthenticationError, StoreBlockedError, StoreUnavailableError } from '.
 import type { Metrics } from '../metrics.js';
 import { errorsBody, HttpError, MASKED_MESSAGE } from './errors.js';
 import { isJsonPost, negotiateJson, type HttpExecutor } from './execute-http.js';
-import { acceptsEventStream } from './sse.js';
+import { acceptsEventStream } from '../sse-frames.js';
 
 /** Options of {@link createRequestListener}. */
 export interface RequestListenerOptions {

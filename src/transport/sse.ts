@@ -1,9 +1,11 @@
 /**
- * Server-Sent Events framing and connections: headers that disable buffering and compression,
- * the `retry:` hint, frames with `id:` lines, and one keepalive timer for every open connection.
+ * Server-Sent Events connections over `node:http`: headers that disable buffering and
+ * compression, the `retry:` hint, the slow-consumer policy of each connection, and one keepalive
+ * timer for every open connection. The frames themselves are in `sse-frames.ts`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { QueueLimits } from '../errors.js';
+import { KEEPALIVE_FRAME, retryFrame } from '../sse-frames.js';
+import type { QueueWatch } from '../stream/types.js';
 
 /** Options shared by every SSE connection of an instance. */
 export interface SseOptions {
@@ -11,49 +13,8 @@ export interface SseOptions {
   keepaliveMs: number;
   /** The `retry:` hint sent when a stream opens, ms. */
   retryMs: number;
-  /**
-   * Bytes a connection may have waiting to be sent. A connection that stays above this or
-   * `maxQueueEvents` for {@link SLOW_CONSUMER_GRACE_MS}, or goes above four times either, is a
-   * slow consumer.
-   * @default 1048576
-   */
-  maxQueueBytes?: number;
-  /**
-   * Frames (events) a connection may have waiting to be sent once its socket buffer is full.
-   * @default 10000
-   */
-  maxQueueEvents?: number;
-}
-
-/**
- * How long a connection may stay above `maxQueueBytes` without draining. A burst larger than the
- * limit (a big batch, a replay) is not slowness as long as the client keeps reading.
- */
-export const SLOW_CONSUMER_GRACE_MS = 1000;
-
-/** A `next` frame; `cursor` becomes the SSE `id:` so `EventSource` can resume with `Last-Event-ID`. */
-export function nextFrame(cursor: string | null, data: string): string {
-  return cursor === null
-    ? `event: next\ndata: ${data}\n\n`
-    : `id: ${cursor}\nevent: next\ndata: ${data}\n\n`;
-}
-
-/**
- * A `complete` frame. In distinct-connections mode the `data:` field is empty but present, since
- * `EventSource` ignores events without one.
- */
-export function completeFrame(operationId: string | null): string {
-  return operationId === null
-    ? 'event: complete\ndata:\n\n'
-    : `event: complete\ndata: ${JSON.stringify({ id: operationId })}\n\n`;
-}
-
-/**
- * Whether an `Accept` header asks for an event stream. Media types are case-insensitive, so
- * `Text/Event-Stream` is one too.
- */
-export function acceptsEventStream(accept: string | undefined): boolean {
-  return accept !== undefined && /text\/event-stream/i.test(accept);
+  /** A fresh slow-consumer policy for each connection (the stream engine's `watchQueue`). */
+  watchQueue: () => QueueWatch;
 }
 
 /** Headers of every event stream response. */
@@ -74,6 +35,8 @@ export interface SseConnection {
    * overflow callbacks run (once).
    */
   write(frame: string | Buffer): void;
+  /** Bytes waiting to be sent on it; 0 once it ended. */
+  queueBytes(): number;
   /** Ends the response (idempotent). */
   end(): void;
   /** Whether the connection has ended, by either side. */
@@ -95,58 +58,37 @@ export interface SseRegistry {
   open(req: IncomingMessage, res: ServerResponse, headers?: Record<string, string>): SseConnection;
   /** Number of open connections. */
   readonly size: number;
-  /** The slow-consumer limits. */
-  readonly limits: QueueLimits;
   /** Ends every connection and stops the timer. */
   close(): void;
 }
 
 /** Creates the registry of SSE connections for one instance. */
 export function createSseRegistry(options: SseOptions): SseRegistry {
-  const limits: QueueLimits = {
-    maxBytes: options.maxQueueBytes ?? 1024 * 1024,
-    maxEvents: options.maxQueueEvents ?? 10_000,
-  };
   const open = new Set<SseConnection>();
   const timer = setInterval(() => {
-    for (const conn of open) conn.write(':\n\n');
+    for (const conn of open) conn.write(KEEPALIVE_FRAME);
   }, options.keepaliveMs);
   timer.unref();
 
   return {
     open(req, res, headers = {}) {
       const callbacks: (() => void)[] = [];
-      let overflowCallbacks: (() => void)[] | null = [];
+      const overflowCallbacks: (() => void)[] = [];
       let closed = false;
-      /** When the queue went above a limit without draining since; 0 when it is below. */
-      let overSince = 0;
-      /** Frames written since the socket buffer filled up (reset when it drains). */
-      let queuedFrames = 0;
-      const overflow = () => {
-        const callbacks = overflowCallbacks ?? [];
-        overflowCallbacks = null;
-        for (const cb of callbacks) cb();
-      };
+      const watch = options.watchQueue();
       const conn: SseConnection = {
         write(frame) {
           if (closed) return;
           // write() returning false only means the socket buffer is full; the frame is queued in
-          // the response. The queue is bounded here instead of growing with a slow reader.
-          const needDrain = res.writableNeedDrain;
-          if (res.write(frame) || !overflowCallbacks) return;
-          if (needDrain) queuedFrames++;
-          const bytes = res.writableLength;
-          if (bytes <= limits.maxBytes && queuedFrames <= limits.maxEvents) return;
-          const now = Date.now();
-          if (overSince === 0) overSince = now;
-          if (
-            bytes > 4 * limits.maxBytes ||
-            queuedFrames > 4 * limits.maxEvents ||
-            now - overSince > SLOW_CONSUMER_GRACE_MS
-          ) {
-            overflow();
+          // the response. The queue is bounded by the slow-consumer policy instead of growing
+          // with a slow reader.
+          const wasFull = res.writableNeedDrain;
+          if (res.write(frame)) return;
+          if (watch.wrote(res.writableLength, wasFull)) {
+            for (const cb of overflowCallbacks.splice(0)) cb();
           }
         },
+        queueBytes: () => (res.writableEnded || res.destroyed ? 0 : res.writableLength),
         drained() {
           if (closed || !res.writableNeedDrain) return null;
           return new Promise<void>((resolve) => {
@@ -172,7 +114,7 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
           else callbacks.push(callback);
         },
         onOverflow(callback) {
-          overflowCallbacks?.push(callback);
+          overflowCallbacks.push(callback);
         },
       };
       const finish = () => {
@@ -184,19 +126,15 @@ export function createSseRegistry(options: SseOptions): SseRegistry {
       req.socket.setNoDelay(true);
       req.socket.setKeepAlive(true);
       res.on('close', finish);
-      res.on('drain', () => {
-        overSince = 0;
-        queuedFrames = 0;
-      });
+      res.on('drain', () => watch.drained());
       res.writeHead(200, sseHeaders(headers));
-      res.write(`retry: ${options.retryMs}\n\n`);
+      res.write(retryFrame(options.retryMs));
       open.add(conn);
       return conn;
     },
     get size() {
       return open.size;
     },
-    limits,
     close() {
       clearInterval(timer);
       for (const conn of [...open]) conn.end();

@@ -6,11 +6,9 @@
  */
 import { GraphQLError } from 'graphql';
 import { isAsyncIterable, processRegularResult, type Plugin } from 'graphql-yoga';
+import { SUBSCRIPTION_REFUSAL } from '../schema/subscription.js';
 
-/** What a subscription sent to yoga gets: how to send it instead. */
-export const SUBSCRIPTION_REFUSAL =
-  'Subscriptions are streamed: send this request with Accept: text/event-stream ' +
-  '(or to /graphql/stream with a graphql-sse client).';
+export { SUBSCRIPTION_REFUSAL };
 
 /**
  * The yoga plugin that refuses subscriptions: `406` with `Accept: text/event-stream`, and one error

@@ -11,7 +11,11 @@ import { encodeCursor } from '../../src/events/cursor.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { validateEventInput } from '../../src/events/validate.js';
 import { createResultGroups, type GroupRenderer, type MaybePromise } from '../../src/hub/groups.js';
-import { nextFrame } from '../../src/transport/sse.js';
+import { DISTINCT_ENCODER, singleConnectionEncoder } from '../../src/transport/graphql-sse.js';
+
+/** The transport's encoder of an operation: `null` for distinct mode, else its operation id. */
+const encoderOf = (operationId: string | null) =>
+  operationId === null ? DISTINCT_ENCODER : singleConnectionEncoder(operationId);
 
 /** A stored event with sequence `seq`, as a store would return it. */
 function stored(seq: number, body: unknown = { n: seq }): StoredEvent {
@@ -24,9 +28,9 @@ function stored(seq: number, body: unknown = { n: seq }): StoredEvent {
 }
 
 /**
- * A renderer like the transport's: the payload is the JSON of a result, the frame a `next` frame
- * whose data is the payload, wrapped with the operation id in single connection mode. `render`
- * calls are counted per sequence; `async` makes every render return a promise.
+ * A renderer like the stream engine's: the payload is the JSON of a result (the transport's
+ * encoder then wraps it into a frame). `render` calls are counted per sequence; `async` makes
+ * every render return a promise.
  */
 function renderer(options: { async?: boolean } = {}) {
   const renders: number[] = [];
@@ -41,13 +45,6 @@ function renderer(options: { async?: boolean } = {}) {
         if (!options.async) return render(event);
         return new Promise((resolve) => setImmediate(() => resolve(render(event))));
       },
-      frame: (cursor, payload, operationId) =>
-        nextFrame(
-          cursor,
-          operationId === null
-            ? payload
-            : `{"id":${JSON.stringify(operationId)},"payload":${payload}}`,
-        ),
     };
   };
   return { make, renders, makes, expected: render };
@@ -108,12 +105,14 @@ describe('createResultGroups', () => {
     const members = Array.from({ length: 50 }, () => groups.join('key', r.make));
     const events = [1, 2, 3].map((seq) => stored(seq));
     for (const event of events) {
-      members.forEach((group, i) => group.frameFor(event, i % 2 === 0 ? null : `op-${i}`));
+      members.forEach((group, i) =>
+        group.frameFor(event, encoderOf(i % 2 === 0 ? null : `op-${i}`)),
+      );
     }
     expect(r.renders).toEqual([1, 2, 3]);
     // Another group renders for itself.
     const other = groups.join('other', r.make);
-    other.frameFor(events[0] as StoredEvent, null);
+    other.frameFor(events[0] as StoredEvent, encoderOf(null));
     expect(r.renders).toEqual([1, 2, 3, 1]);
   });
 
@@ -122,7 +121,7 @@ describe('createResultGroups', () => {
     const r = renderer();
     const members = Array.from({ length: 10 }, () => groups.join('key', r.make));
     const event = stored(7);
-    const frames = members.map((g) => g.frameFor(event, null));
+    const frames = members.map((g) => g.frameFor(event, encoderOf(null)));
     const first = frames[0];
     expect(first).toBeInstanceOf(Buffer);
     for (const frame of frames) expect(frame).toBe(first);
@@ -138,9 +137,9 @@ describe('createResultGroups', () => {
     groups.join('key', r.make);
     const event = stored(3, { nested: { ok: true }, list: [1, 'two'] });
     const payload = r.expected(event);
-    const one = group.frameFor(event, 'op-1') as Buffer;
-    const two = group.frameFor(event, 'op "2"') as Buffer;
-    const plain = group.frameFor(event, null) as Buffer;
+    const one = group.frameFor(event, encoderOf('op-1')) as Buffer;
+    const two = group.frameFor(event, encoderOf('op "2"')) as Buffer;
+    const plain = group.frameFor(event, encoderOf(null)) as Buffer;
     expect(one.toString('utf8')).toBe(
       `id: ${event.cursor}\nevent: next\ndata: {"id":"op-1","payload":${payload}}\n\n`,
     );
@@ -156,8 +155,8 @@ describe('createResultGroups', () => {
     const r = renderer({ async: true });
     const members = Array.from({ length: 20 }, () => groups.join('key', r.make));
     const event = stored(11, { big: 'x'.repeat(100) });
-    const distinct = members.map((g) => g.frameFor(event, null));
-    const single = members.map((g, i) => g.frameFor(event, `op-${i}`));
+    const distinct = members.map((g) => g.frameFor(event, encoderOf(null)));
+    const single = members.map((g, i) => g.frameFor(event, encoderOf(`op-${i}`)));
     for (const frame of [...distinct, ...single]) expect(frame).toBeInstanceOf(Promise);
     const distinctBytes = await Promise.all(distinct);
     const singleBytes = await Promise.all(single);
@@ -173,9 +172,9 @@ describe('createResultGroups', () => {
       ),
     );
     // Asking again once it is settled still does not render again.
-    expect((await members[0]?.frameFor(event, null))?.equals(distinctBytes[0] as Buffer)).toBe(
-      true,
-    );
+    expect(
+      (await members[0]?.frameFor(event, encoderOf(null)))?.equals(distinctBytes[0] as Buffer),
+    ).toBe(true);
     expect(r.renders).toEqual([11]);
   });
 
@@ -188,16 +187,17 @@ describe('createResultGroups', () => {
     const big = 'x'.repeat(10_000);
     for (let seq = 1; seq <= 1_000; seq++) {
       const event = stored(seq, { big });
-      const frames = members.map((g) => g.frameFor(event, null) as Buffer);
+      const frames = members.map((g) => g.frameFor(event, encoderOf(null)) as Buffer);
       refs.push(new WeakRef(frames[0] as Buffer));
     }
     expect(r.renders).toHaveLength(1_000);
 
     // The last events are still cached: asking again renders nothing.
-    for (let seq = 996; seq <= 1_000; seq++) members[1]?.frameFor(stored(seq, { big }), null);
+    for (let seq = 996; seq <= 1_000; seq++)
+      members[1]?.frameFor(stored(seq, { big }), encoderOf(null));
     expect(r.renders).toHaveLength(1_000);
     // Old ones were dropped: asking again renders them again.
-    members[1]?.frameFor(stored(1, { big }), null);
+    members[1]?.frameFor(stored(1, { big }), encoderOf(null));
     expect(r.renders).toHaveLength(1_001);
 
     // Nothing but the group holds the frames: all but a handful can be collected.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-sse';
 import { tcli, type TProcess } from '../cli/tcli.js';
+import { parseFrames, type SseFrame } from '../../src/sse-frames.js';
 
 /** How a server process ended: its exit code, or the signal that killed it. */
 export interface Exit {
@@ -475,13 +476,7 @@ export function lastEventIdSubscriber(options: ResumeOptions): ResumingSubscribe
   const query = `subscription { eventStream(inboxes: ${JSON.stringify([inbox])}) { cursor id } }`;
   const target = `${url}/graphql/stream?${new URLSearchParams({ query })}`;
 
-  const frame = (raw: string) => {
-    let id: string | null = null;
-    let data: string | null = null;
-    for (const line of raw.split('\n')) {
-      if (line.startsWith('id:')) id = line.slice(3).trim();
-      else if (line.startsWith('data:')) data = (data ?? '') + line.slice(5).trim();
-    }
+  const frame = ({ id, data }: SseFrame) => {
     if (!data) return;
     const payload = JSON.parse(data) as {
       data?: { eventStream?: IdCursor };
@@ -512,12 +507,9 @@ export function lastEventIdSubscriber(options: ResumeOptions): ResumingSubscribe
           const decoder = new TextDecoder();
           let buffer = '';
           for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-            buffer += decoder.decode(chunk, { stream: true });
-            let end: number;
-            while ((end = buffer.indexOf('\n\n')) !== -1) {
-              frame(buffer.slice(0, end));
-              buffer = buffer.slice(end + 2);
-            }
+            const parsed = parseFrames(buffer + decoder.decode(chunk, { stream: true }));
+            parsed.frames.forEach(frame);
+            buffer = parsed.rest;
           }
           endings.push('end');
         }
@@ -589,21 +581,10 @@ export async function rawSse(
     let buffer = '';
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const f: Frame = { event: null, id: null, data: null };
-          for (const line of buffer.slice(0, end).split('\n')) {
-            const colon = line.indexOf(':');
-            if (colon <= 0) continue;
-            const field = line.slice(0, colon);
-            const value = line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'event') f.event = value;
-            else if (field === 'id') f.id = value;
-            else if (field === 'data') f.data = f.data === null ? value : `${f.data}\n${value}`;
-          }
-          buffer = buffer.slice(end + 2);
-          if (f.event !== null || f.data !== null) frames.push(f);
+        const parsed = parseFrames(buffer + decoder.decode(chunk, { stream: true }));
+        buffer = parsed.rest;
+        for (const { event, id, data } of parsed.frames) {
+          if (event !== null || data !== null) frames.push({ event, id, data });
         }
       }
       ending = 'end';

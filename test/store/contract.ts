@@ -5,6 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, StoreError } from '../../src/errors.js';
 import { decodeCursor } from '../../src/events/cursor.js';
+import { FIELD_LIST, type FieldCheck } from '../../src/events/fields.js';
 import { compileFilter, MAX_FILTER_ITEMS_LIMIT } from '../../src/events/filter.js';
 import type { Clause } from '../../src/events/filter.js';
 import { SEE_EVERYTHING, SEVERITIES, type Severity } from '../../src/events/types.js';
@@ -19,6 +20,33 @@ const T0 = Date.UTC(2026, 0, 1);
 /** A validated event; `type` defaults to `test.event`. */
 function ev(input: Partial<PublishEventInput> = {}): NewEvent {
   return validateEventInput({ type: 'test.event', ...input }, undefined, T0);
+}
+
+/** A value for a field that no default gives, from its check in the table of event fields. */
+function unusual(name: string, check: FieldCheck): unknown {
+  switch (check.kind) {
+    case 'name':
+      return `n.${name}`;
+    case 'label':
+      return check.example ?? `label of ${name}`;
+    case 'text':
+      return `text of ${name}\twith a tab`;
+    case 'severity':
+      return 'CRITICAL';
+    case 'parts':
+      return Object.fromEntries(check.parts.map((part) => [part, `${name} ${part}`]));
+    case 'date':
+      return T0 - 86_400_000;
+    case 'json':
+      return { field: name, list: [1, 'two', null], nested: { b: true } };
+  }
+}
+
+/** An event with every field the table of event fields declares set to an unusual value. */
+function everyField(): NewEvent {
+  const input: Record<string, unknown> = {};
+  for (const f of FIELD_LIST) if (f.check) input[f.name] = unusual(f.name, f.check);
+  return validateEventInput(input as unknown as PublishEventInput, undefined, T0);
 }
 
 /** Events `e0 … e(n-1)`, with increasing timestamps. */
@@ -104,6 +132,28 @@ export function testEventStore(
         for (const { event } of all) expect(decodeCursor(event.cursor)).toBe(event.seq);
         const cursors = all.map((o) => o.event.cursor);
         expect([...cursors].sort()).toEqual(cursors);
+      });
+
+      it('should store every field of the table of event fields and read each back', async () => {
+        const input = everyField();
+        const bare = ev();
+        const fields = FIELD_LIST.map((f) => f.name).filter((name) => name !== 'fingerprint');
+        // Every value differs from what a bare event gets, so a field a mapping drops shows.
+        for (const name of fields) expect(input[name], name).not.toEqual(bare[name]);
+        const { generatedId: _generated, ...expected } = input;
+        const [appended] = await store.append([input]);
+        const [byId] = await byIds(store, [input.id]);
+        const replay = await store.readAfter(0, [], 10);
+        const page = await store.page({ clauses: [], first: 10 });
+        for (const read of [appended?.event, byId, replay.events[0], page.events[0]]) {
+          expect(read).toMatchObject(expected);
+          expect(Object.keys(read ?? {}).sort()).toEqual(
+            [...Object.keys(expected), 'seq', 'cursor', 'receivedAt'].sort(),
+          );
+        }
+        // The stored event is the same event: publishing it again creates nothing.
+        const [again] = await store.append([everyField()]);
+        expect(again?.created).toBe(false);
       });
 
       it('should store every field and give it back unchanged', async () => {

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConflictError, StoreError, ValidationError } from '../../src/errors.js';
-import { clausesToSql, compileFilter, matchesClauses } from '../../src/events/filter.js';
+import { compileFilter, matchesClauses } from '../../src/events/filter.js';
+import { clausesToSql } from '../../src/store/sql-filter.js';
 import {
   SEE_EVERYTHING,
   SEVERITIES,

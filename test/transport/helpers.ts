@@ -3,10 +3,10 @@
  * that are known to be registered with the hub before anything is published, and reading raw
  * Server-Sent Events off a plain `fetch` response.
  */
-import type { Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { parseFrames, type SseFrame } from '../../src/sse-frames.js';
 import type { EventStore } from '../../src/store/types.js';
-import { tserver, tsubscribe, type TServer } from '../tserver.js';
+import { tserver, tsubscribe, type TServer, type TSubscriber } from '../tserver.js';
 
 /** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -54,7 +54,7 @@ export function streams(getServer: () => TServer) {
   return {
     /** Subscribes and resolves once the hub registered the stream. */
     async open(
-      client: Client<boolean>,
+      client: TSubscriber,
       variables: Record<string, unknown> = {},
       query: string = STREAM_QUERY,
     ): Promise<Subscription> {
@@ -79,36 +79,6 @@ export function eventsOf(sub: Subscription): StreamedEvent[] {
     if (r.errors?.length || !r.data) throw new Error(`unexpected result ${JSON.stringify(r)}`);
     return r.data.eventStream;
   });
-}
-
-/** One Server-Sent Events frame, as written by the server. */
-export interface SseFrame {
-  /** The frame's text without the blank line that ends it. */
-  raw: string;
-  event: string | null;
-  /** The `data:` lines joined with `\n`; null when there is none. */
-  data: string | null;
-  id: string | null;
-  retry: string | null;
-  /** True when the frame holds only `:` comment lines (keepalive). */
-  comment: boolean;
-}
-
-function parseFrame(raw: string): SseFrame {
-  const frame: SseFrame = { raw, event: null, data: null, id: null, retry: null, comment: true };
-  for (const line of raw.split('\n')) {
-    if (line.startsWith(':')) continue;
-    frame.comment = false;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'event') frame.event = value;
-    else if (field === 'id') frame.id = value;
-    else if (field === 'retry') frame.retry = value;
-    else if (field === 'data') frame.data = frame.data === null ? value : `${frame.data}\n${value}`;
-  }
-  return frame;
 }
 
 /** A raw event stream read with `fetch`. */
@@ -142,11 +112,9 @@ export async function rawStream(url: string, init: RequestInit = {}): Promise<Ra
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           buffer += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) !== -1) {
-            frames.push(parseFrame(buffer.slice(0, end)));
-            buffer = buffer.slice(end + 2);
-          }
+          const parsed = parseFrames(buffer);
+          frames.push(...parsed.frames);
+          buffer = parsed.rest;
         }
       } catch {
         // aborted by close()
@@ -198,6 +166,7 @@ export function dataOf<T = { data?: unknown; errors?: { extensions?: { code?: st
 }
 
 export { random } from '../trandom.js';
+export type { SseFrame } from '../../src/sse-frames.js';
 
 /**
  * A real store answering like a networked one: every call yields to the event loop before and

@@ -3,12 +3,12 @@
  * stream, never a silent partial replay: a `next` frame with the error (its `id:` is the retention
  * horizon), then the retained events after it, then live ones.
  */
-import { parse, subscribe, type ExecutionResult } from 'graphql';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
-import { createContext } from '../../src/context.js';
+import { HistoryGapError } from '../../src/errors.js';
 import { encodeCursor } from '../../src/events/cursor.js';
-import type { StoredEvent } from '../../src/events/types.js';
+import { SEE_EVERYTHING, type StoredEvent } from '../../src/events/types.js';
+import { iterateStream, type StreamItem } from '../../src/hub/iterate.js';
+import { toStreamSpec } from '../../src/schema/index.js';
 import { requireCapability } from '../../src/store/index.js';
 import { tserver, type TServer } from '../tserver.js';
 import {
@@ -112,30 +112,21 @@ describe('history gap for an EventSource', () => {
 });
 
 describe('history gap in-process', () => {
-  it('should come as an error result of the subscription, which goes on', async () => {
-    const stream = (await subscribe({
-      schema: s.app.schema,
-      document: parse(
-        'subscription($after: String) { eventStream(inboxes: ["gap"], after: $after) { cursor } }',
-      ),
-      variableValues: { after: encodeCursor(0) },
-      contextValue: createContext(
-        { store: s.app.store, hub: s.app.hub, publish: s.app.publish, maxPageSize: 500 },
-        UNAUTHENTICATED_ADMIN,
-      ),
-    })) as AsyncGenerator<ExecutionResult>;
-    const results: ExecutionResult[] = [];
-    for await (const result of stream) {
-      results.push(result);
-      if (results.length === 3) break;
+  it('should come to a pulling iterator as a HistoryGapError item, then the retained events', async () => {
+    const spec = toStreamSpec({ inboxes: ['gap'], after: encodeCursor(0) }, SEE_EVERYTHING);
+    const items: StreamItem[] = [];
+    for await (const item of iterateStream(s.app.hub, spec)) {
+      items.push(item);
+      if (items.length === 3) break;
     }
-    expect(results[0]?.errors?.[0]?.message).toMatch(/removed by retention/);
-    expect(results[0]?.errors?.[0]?.originalError).toMatchObject({
+    const [gap, ...events] = items;
+    expect(gap).toBeInstanceOf(HistoryGapError);
+    expect(gap).toMatchObject({
+      message: expect.stringMatching(/removed by retention/),
       code: 'HISTORY_GAP',
       details: { after: encodeCursor(0), purgedThrough: horizon() },
     });
-    expect(results.slice(1).map((r) => (r.data?.eventStream as { cursor: string }).cursor)).toEqual(
-      retained(),
-    );
+    expect(events.map((e) => (e as StoredEvent).cursor)).toEqual(retained());
+    await waitFor(() => s.app.hub.size === 0, 'the iterator to close its stream');
   });
 });

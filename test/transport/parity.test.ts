@@ -1,12 +1,22 @@
 /**
- * The SSE transport executes subscriptions itself (once per event, against the operation's
- * selection); graphql-js's standard `subscribe()` goes through the schema's `subscribe` resolver.
- * Both must give the same payloads for the same document and variables.
+ * The stream engine executes subscriptions itself (once per event, against the operation's
+ * selection); graphql-js's standard `subscribe()` maps a source stream through the schema. Fed the
+ * same hub stream, both must give the same payloads for the same document and variables. (The
+ * schema's own `subscribe` refuses, so graphql-js gets a copy whose `eventStream` reads the hub.)
  */
-import { parse, subscribe, validate, type ExecutionResult } from 'graphql';
+import {
+  GraphQLObjectType,
+  GraphQLSchema,
+  parse,
+  subscribe,
+  validate,
+  type ExecutionResult,
+} from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
-import { createContext } from '../../src/context.js';
+import { createContext, type TidingsContext } from '../../src/context.js';
+import { iterateStream } from '../../src/hub/iterate.js';
+import { toStreamSpec, type EventStreamArgs } from '../../src/schema/index.js';
 import { waitFor, serverWithStreams } from './helpers.js';
 
 const t = serverWithStreams();
@@ -74,6 +84,31 @@ const ROOT_IN_FRAGMENT = /* GraphQL */ `
 
 const VARIABLES = { inboxes: ['parity'], client: 'c-1', types: ['job.*'], withBody: true };
 
+/** The app's schema, with an `eventStream` whose source is the hub, as graphql-js expects. */
+function referenceSchema(schema: GraphQLSchema): GraphQLSchema {
+  const config = schema.toConfig();
+  const original = schema.getSubscriptionType() as GraphQLObjectType;
+  const fields = original.toConfig().fields;
+  const { eventStream } = fields;
+  if (!eventStream) throw new Error('the schema has no eventStream field');
+  const subscription = new GraphQLObjectType({
+    ...original.toConfig(),
+    fields: {
+      ...fields,
+      eventStream: {
+        ...eventStream,
+        subscribe: (_root, args, ctx: TidingsContext) =>
+          iterateStream(ctx.services.hub, toStreamSpec(args as EventStreamArgs, ctx.visibility)),
+      },
+    },
+  });
+  return new GraphQLSchema({
+    ...config,
+    subscription,
+    types: config.types.filter((type) => type !== original),
+  });
+}
+
 /** Collects `n` results of graphql-js's `subscribe()` for the document. */
 async function viaGraphqlJs(
   n: number,
@@ -91,7 +126,7 @@ async function viaGraphqlJs(
   const document = parse(source);
   expect(validate(t.s.app.schema, document)).toEqual([]);
   const result = await subscribe({
-    schema: t.s.app.schema,
+    schema: referenceSchema(t.s.app.schema),
     document,
     variableValues,
     contextValue: createContext(services, UNAUTHENTICATED_ADMIN),

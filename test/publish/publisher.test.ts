@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryBus } from '../../src/bus/memory.js';
 import { ConflictError, StoreUnavailableError } from '../../src/errors.js';
-import { createPublisher } from '../../src/events/publish.js';
+import { createPublisher } from '../../src/publish/publisher.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { createHub } from '../../src/hub/hub.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';

@@ -2,13 +2,21 @@
  * The one publish path, shared by the `publishEvent(s)` mutations and the in-process `emit` API:
  * validate, append durably (concurrent calls share one transaction), then hand the new events to
  * the bus.
+ *
+ * It lives apart from the event domain (`src/events/`, which knows no store and no bus) and from
+ * the hub (the read side: bus to streams): it is the write side, the one service that ties the
+ * domain's validation to the store and the bus.
  */
 import type { Logger } from 'pino';
 import type { EventBus } from '../bus/types.js';
 import { StoreUnavailableError, TidingsError, ValidationError } from '../errors.js';
 import type { AppendOutcome, EventStore } from '../store/types.js';
-import type { NewEvent, StoredEvent } from './types.js';
-import { validateEventInput, type PublishEventInput, type ValidationLimits } from './validate.js';
+import type { NewEvent, StoredEvent } from '../events/types.js';
+import {
+  validateEventInput,
+  type PublishEventInput,
+  type ValidationLimits,
+} from '../events/validate.js';
 
 /** Publishes events; resolves once they are durably stored. */
 export type PublishFn = (inputs: readonly PublishEventInput[]) => Promise<StoredEvent[]>;
