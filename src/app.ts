@@ -10,7 +10,7 @@ import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cut
 import { createAuthenticator } from './auth/jwt.js';
 import type { Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
-import { createBus, type OpenedBus } from './bus/index.js';
+import { createBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
@@ -24,13 +24,13 @@ import { createPublisher, type PublishFn } from './publish/publisher.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
-import { createSequencer } from './hub/sequencer.js';
+import { createSequencer, needsSequencer } from './hub/sequencer.js';
 import { createHealth } from './observability/health.js';
 import { changeLogLevel, createLogger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { buildSchema } from './schema/index.js';
 import { createSystemEvents, rejectionsReporter } from './observability/system.js';
-import { claimStore, createStore, type StoreClaim } from './store/index.js';
+import { claimStore, createStore, requireCapability, type StoreClaim } from './store/index.js';
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
@@ -121,10 +121,13 @@ export async function buildApp(
   const store = metrics.measureStore(
     options.store ?? (await createStore(config.store, { timeoutMs: config.storeTimeoutMs })),
   );
-  let bus: OpenedBus;
+  let bus: EventBus;
   // A server on the memory bus must be alone on its store; one on a shared bus may have company.
   let claim: StoreClaim | null = null;
   try {
+    // A setting that needs a capability the store lacks stops the start before anything opens.
+    if (config.retentionMs !== Infinity) requireCapability(store, 'retention', 'TIDINGS_RETENTION');
+    if (config.auth === 'jwt') requireCapability(store, 'revocations', 'TIDINGS_AUTH=jwt');
     if (!options.store) {
       claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared', {
         timeoutMs: config.storeTimeoutMs,
@@ -146,21 +149,20 @@ export async function buildApp(
     hub.dispatch(events);
   };
   // A shared bus interleaves the events of several instances and can lose messages while it is
-  // disconnected: the sequencer restores cursor order and fills gaps from the store. PostgreSQL
-  // can commit an append whose answer never came (a stalled connection): the publisher got an
-  // error and dispatched nothing, so the sequencer finds such events in the store too.
-  const sequencer =
-    bus.kind === 'memory' && store.kind !== 'postgres'
-      ? null
-      : createSequencer({
-          store,
-          logger,
-          startAfter: await store.lastSeq(),
-          dispatch,
-        });
+  // disconnected: the sequencer restores cursor order and fills gaps from the store. A store can
+  // commit an append whose answer never came (a stalled connection): the publisher got an error
+  // and dispatched nothing, so the sequencer finds such events in the store too.
+  const sequencer = !needsSequencer(bus, store)
+    ? null
+    : createSequencer({
+        store,
+        logger,
+        startAfter: await store.lastSeq(),
+        dispatch,
+      });
   const unsubscribe = bus.subscribe((events) => {
     if (!sequencer) return dispatch(events);
-    if (bus.kind !== 'memory') metrics.arrivedFromBus(events);
+    if (bus.delivery.shared) metrics.arrivedFromBus(events);
     sequencer.receive(events);
   });
   const stopResync = bus.onResync?.(() => void sequencer?.resync());
@@ -215,7 +217,11 @@ export async function buildApp(
     void settled.then(() => publishing.delete(settled));
     return done;
   };
-  const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
+  // Infinity keeps every event: the one retention a store without the capability can serve.
+  const retention =
+    config.retentionMs === Infinity
+      ? null
+      : startRetention({ store, retentionMs: config.retentionMs, logger });
   const authenticator = createAuthenticator(config, store);
   const schema = buildSchema();
   const rules = limitRules(config);
@@ -364,7 +370,7 @@ export async function buildApp(
         // in progress finish (a publish is answered after its commit), and their events still
         // reach the streams, which then end with the resume hint.
         await settleWithin([...handling, ...publishing], SHUTDOWN_GRACE_MS, logger);
-        await retention.stop();
+        await retention?.stop();
         hub.closeAll(new ShuttingDownError());
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));

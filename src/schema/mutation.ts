@@ -4,6 +4,7 @@ import { ValidationError } from '../errors.js';
 import type { TidingsContext } from '../context.js';
 import { GLOBAL_INBOX } from '../events/types.js';
 import type { PublishEventInput as PublishInput } from '../events/validate.js';
+import { requireCapability } from '../store/index.js';
 import { builder } from './builder.js';
 import { EventType } from './event.js';
 import { PublishEventInput } from './inputs.js';
@@ -78,7 +79,8 @@ builder.mutationType({
         requireScope(ctx.principal, 'events:admin', 'revoke tokens');
         oneTarget('revokeToken', args.subject, ['jti', args.jti]);
         const at = Date.now();
-        await ctx.services.store.revoke(
+        const revocations = requireCapability(ctx.services.store, 'revocations', 'revokeToken');
+        await revocations.revoke(
           args.jti != null
             ? { kind: 'token', value: args.jti, at }
             : { kind: 'subject', value: args.subject as string, at },

@@ -5,6 +5,7 @@
  * `/graphql` and `/graphql/ws`.
  */
 import { describe, expect, it } from 'vitest';
+import { requireCapability } from '../../src/store/index.js';
 import { moved, sample, scrape } from '../ops/tops.js';
 import { tserver, tsubscribe } from '../tserver.js';
 import { eventsOf, serverWithStreams, STREAM_QUERY, waitFor } from './helpers.js';
@@ -119,7 +120,7 @@ describe('graphql-ws subscriptions', () => {
         Array.from({ length: 4 }, (_, i) => ({ type: `old.${i}`, inbox: 'gap' })),
       );
       await waitFor(() => Date.now() > (old[0]?.receivedAt ?? Infinity), 'the clock to move');
-      await s.app.store.purge(Date.now(), 2);
+      await requireCapability(s.app.store, 'retention', 'the test').purge(Date.now(), 2);
       const sub = tsubscribe<{ eventStream: { cursor: string } }>(s.ws(), STREAM_QUERY, {
         inboxes: ['gap'],
         after: old[0]?.cursor,
