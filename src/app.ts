@@ -3,19 +3,17 @@
  * port and reads no environment; the CLI (or a test, or an embedding service) does that.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { Duplex } from 'node:stream';
 import type { GraphQLSchema } from 'graphql';
-import { createYoga, type Plugin } from 'graphql-yoga';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { cutOffError, cutOffMatches, parseCutOff, type CutOff } from './auth/cutoff.js';
 import { createAuthenticator } from './auth/jwt.js';
-import { NOBODY, UNAUTHENTICATED_ADMIN, type Principal } from './auth/principal.js';
+import type { Principal } from './auth/principal.js';
 import { createRateLimiter } from './auth/rate-limit.js';
-import { createBus, type OpenedBus } from './bus/index.js';
+import { createBus } from './bus/index.js';
 import type { EventBus } from './bus/types.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from './config.js';
 import { createContext, type Services } from './context.js';
-import { withDeadline } from './deadline.js';
 import {
   AuthenticationError,
   ShuttingDownError,
@@ -26,25 +24,26 @@ import { createPublisher, type PublishFn } from './publish/publisher.js';
 import type { StoredEvent } from './events/types.js';
 import type { PublishEventInput } from './events/validate.js';
 import { createHub, type Hub } from './hub/hub.js';
-import { createSequencer } from './hub/sequencer.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createSequencer, needsSequencer } from './hub/sequencer.js';
+import { createHealth } from './observability/health.js';
+import { changeLogLevel, createLogger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
 import { buildSchema } from './schema/index.js';
-import { createSystemEvents, rejectionsReporter } from './system.js';
-import { claimStore, createStore, type StoreClaim } from './store/index.js';
+import { createSystemEvents, rejectionsReporter } from './observability/system.js';
+import { claimStore, createStore, requireCapability, type StoreClaim } from './store/index.js';
 import { watchOutages } from './store/outage.js';
 import { startRetention } from './store/retention.js';
 import type { EventStore } from './store/types.js';
-import { maskError } from './schema/mask.js';
 import { createHttpExecutor } from './transport/execute-http.js';
 import { createGraphQLSseHandler } from './transport/graphql-sse.js';
+import { createWebSocketTransport } from './transport/graphql-ws-node.js';
 import { createStreamService } from './stream/service.js';
 import type { StreamControl, StreamService } from './stream/types.js';
 import { graphQLSseOverHttp } from './transport/graphql-sse-http.js';
 import { createRequestListener } from './transport/http.js';
-import { checkNesting, limitRules } from './schema/limits.js';
+import { limitRules } from './schema/limits.js';
 import { createDocumentCache, createOperationPreparer } from './stream/operation.js';
 import { createSseRegistry, type SseRegistry } from './transport/sse.js';
-import { refuseSubscriptions } from './transport/yoga-subscriptions.js';
 
 /** A running Tidings instance, without a port. */
 export interface TidingsApp {
@@ -52,11 +51,18 @@ export interface TidingsApp {
   readonly config: TidingsConfig;
   /** The Node request listener: pass it to `http.createServer`. */
   readonly listener: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The Node `upgrade` listener (graphql-ws): `server.on('upgrade', app.upgrade)`. */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Publishes events in-process, exactly like `publishEvents`; resolves once they are stored. */
   readonly publish: PublishFn;
   /** Publishes one event in-process; resolves with it once it is stored. */
   emit(input: PublishEventInput): Promise<StoredEvent>;
   readonly schema: GraphQLSchema;
+  /**
+   * What every GraphQL execution of this instance shares: `createContext(app.services, principal)`
+   * runs an operation as the API would.
+   */
+  readonly services: Services;
   readonly store: EventStore;
   readonly bus: EventBus;
   readonly hub: Hub;
@@ -82,75 +88,6 @@ export interface BuildAppOptions {
   /** A store to use instead of opening `config.store` (embedding, tests). */
   store?: EventStore;
 }
-
-/**
- * The tabs GraphiQL opens with (when the browser has none saved): a live subscription, and a
- * publish mutation whose events appear in the first tab.
- */
-const GRAPHIQL_TABS = [
-  {
-    query: `# Run ▶, then run the Publish tab: events appear here.
-subscription Live {
-  eventStream(inboxes: ["global"]) {
-    cursor
-    type
-    inbox
-    severity
-    message
-    body
-    timestamp
-  }
-}
-`,
-  },
-  {
-    query: `# Run ▶: the event appears in the Live tab.
-mutation Publish($event: PublishEventInput!) {
-  publishEvent(input: $event) {
-    id
-    cursor
-    timestamp
-  }
-}
-`,
-    variables: `{
-  "event": {
-    "type": "demo.hello",
-    "message": "Hello from GraphiQL",
-    "severity": "SUCCESS"
-  }
-}
-`,
-  },
-];
-
-/** What a new GraphiQL tab opens with: a look at the history. */
-const GRAPHIQL_NEW_TAB = `# The 20 newest events; for the next page, pass after: <pageInfo.endCursor>.
-query History {
-  events(first: 20) {
-    edges {
-      node {
-        cursor
-        type
-        inbox
-        severity
-        message
-        timestamp
-      }
-    }
-    pageInfo {
-      hasNextPage
-      endCursor
-    }
-  }
-}
-`;
-
-/**
- * How long `/readyz` waits for the store and the bus, ms: a healthy one answers in milliseconds,
- * and the answer must reach a load balancer within its own timeout (often 2 s).
- */
-const READY_TIMEOUT_MS = 1_000;
 
 /** How long shutdown waits for requests in progress before it closes the store anyway, ms. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -179,15 +116,18 @@ export async function buildApp(
   options: BuildAppOptions = {},
 ): Promise<TidingsApp> {
   const config: TidingsConfig = { ...DEFAULT_CONFIG, ...partial };
-  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'tidings' } });
+  const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const store = metrics.measureStore(
     options.store ?? (await createStore(config.store, { timeoutMs: config.storeTimeoutMs })),
   );
-  let bus: OpenedBus;
+  let bus: EventBus;
   // A server on the memory bus must be alone on its store; one on a shared bus may have company.
   let claim: StoreClaim | null = null;
   try {
+    // A setting that needs a capability the store lacks stops the start before anything opens.
+    if (config.retentionMs !== Infinity) requireCapability(store, 'retention', 'TIDINGS_RETENTION');
+    if (config.auth === 'jwt') requireCapability(store, 'revocations', 'TIDINGS_AUTH=jwt');
     if (!options.store) {
       claim = await claimStore(config.store, config.bus === 'memory' ? 'exclusive' : 'shared', {
         timeoutMs: config.storeTimeoutMs,
@@ -209,21 +149,20 @@ export async function buildApp(
     hub.dispatch(events);
   };
   // A shared bus interleaves the events of several instances and can lose messages while it is
-  // disconnected: the sequencer restores cursor order and fills gaps from the store. PostgreSQL
-  // can commit an append whose answer never came (a stalled connection): the publisher got an
-  // error and dispatched nothing, so the sequencer finds such events in the store too.
-  const sequencer =
-    bus.kind === 'memory' && store.kind !== 'postgres'
-      ? null
-      : createSequencer({
-          store,
-          logger,
-          startAfter: await store.lastSeq(),
-          dispatch,
-        });
+  // disconnected: the sequencer restores cursor order and fills gaps from the store. A store can
+  // commit an append whose answer never came (a stalled connection): the publisher got an error
+  // and dispatched nothing, so the sequencer finds such events in the store too.
+  const sequencer = !needsSequencer(bus, store)
+    ? null
+    : createSequencer({
+        store,
+        logger,
+        startAfter: await store.lastSeq(),
+        dispatch,
+      });
   const unsubscribe = bus.subscribe((events) => {
     if (!sequencer) return dispatch(events);
-    if (bus.kind !== 'memory') metrics.arrivedFromBus(events);
+    if (bus.delivery.shared) metrics.arrivedFromBus(events);
     sequencer.receive(events);
   });
   const stopResync = bus.onResync?.(() => void sequencer?.resync());
@@ -278,26 +217,18 @@ export async function buildApp(
     void settled.then(() => publishing.delete(settled));
     return done;
   };
-  const retention = startRetention({ store, retentionMs: config.retentionMs, logger });
+  // Infinity keeps every event: the one retention a store without the capability can serve.
+  const retention =
+    config.retentionMs === Infinity
+      ? null
+      : startRetention({ store, retentionMs: config.retentionMs, logger });
   const authenticator = createAuthenticator(config, store);
-  const services: Services = {
-    store,
-    hub,
-    publish,
-    maxPageSize: config.maxPageSize,
-    maxStreamInboxes: config.maxStreamInboxes,
-    maxFilterItems: config.maxFilterItems,
-    publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
-  };
-  /** The caller of each request being handled, as the listener authenticated it. */
-  const principals = new WeakMap<IncomingMessage, Principal>();
-  // A request the listener let through without a caller (none do) gets no permission at all.
-  const principalOf = (req: IncomingMessage | undefined): Principal =>
-    (req && principals.get(req)) ?? (authenticator.required ? NOBODY : UNAUTHENTICATED_ADMIN);
-  const contextFor = (principal: Principal) => createContext(services, principal);
   const schema = buildSchema();
   const rules = limitRules(config);
   const documents = createDocumentCache(schema, { rules, maxCachedLength: 16 * 1024 });
+  // The schema's resolvers reach the streams (presence, cut-offs) through the services, and the
+  // streams run the schema: contexts are made at request time, once `services` exists.
+  const contextFor = (principal: Principal) => createContext(services, principal);
   const preparer = createOperationPreparer({ schema, createContext: contextFor, documents });
   const streamService = createStreamService({
     hub,
@@ -336,98 +267,74 @@ export async function buildApp(
     }),
     { sse, logger, maxRequestBytes: config.maxRequestBytes },
   );
-  services.streams = streamService.control;
-  services.setLogLevel = (level) => {
-    const previous = logger.level;
-    logger.level = level;
-    logger.warn({ level, previous }, 'log level changed');
-    return previous;
-  };
+  const websockets = createWebSocketTransport({
+    streams: streamService,
+    logger,
+    authenticator,
+    onRejected: (err) => rejections.count(err.code),
+    browser: {
+      corsOrigins: config.corsOrigins,
+      authRequired: authenticator.required,
+      host: config.host,
+      allowedHosts: config.allowedHosts,
+    },
+    keepaliveMs: config.keepaliveMs,
+    maxPayload: config.maxRequestBytes,
+    // A socket waiting for connection_init holds what a reservation does: a connection, no stream.
+    maxWaiting: config.maxReservations,
+    isClosing: () => closing !== null,
+  });
   const applyCutOff = (cut: CutOff) =>
     streamService.control.end((owner) => cutOffMatches(cut, owner), cutOffError(cut));
-  services.cutOff = async (cut) => {
-    const ended = applyCutOff(cut);
-    try {
-      await bus.publishControl?.(cut);
-    } catch (err) {
-      logger.error({ err }, '[auth] the other instances could not be told to end the streams');
-    }
-    return ended;
-  };
   const stopControl = bus.onControl?.((message) => {
     const cut = parseCutOff(message);
     if (cut) applyCutOff(cut);
   });
-  const limitsPlugin: Plugin = {
-    onParse({ params }) {
-      checkNesting(typeof params.source === 'string' ? params.source : params.source.body);
-    },
-    onValidate({ addValidationRule }) {
-      for (const rule of rules) addValidationRule(rule);
+  const services: Services = {
+    store,
+    hub,
+    publish,
+    maxPageSize: config.maxPageSize,
+    maxStreamInboxes: config.maxStreamInboxes,
+    maxFilterItems: config.maxFilterItems,
+    publishLimiter: createRateLimiter({ ratePerSecond: config.publishRate }),
+    setLogLevel: (level) => changeLogLevel(logger, level),
+    streams: streamService.control,
+    async cutOff(cut) {
+      const ended = applyCutOff(cut);
+      try {
+        await bus.publishControl?.(cut);
+      } catch (err) {
+        logger.error({ err }, '[auth] the other instances could not be told to end the streams');
+      }
+      return ended;
     },
   };
-  const yoga = createYoga<{ req: IncomingMessage }>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    context: ({ req }) => contextFor(principalOf(req)),
-    // Streams go through the graphql-sse handler only, where presence and the limits see them.
-    plugins: [limitsPlugin, refuseSubscriptions()],
-    // The request listener answers preflights and sets the CORS headers (auth/browser.ts).
-    cors: false,
-    renderGraphiQL,
-    // render-graphiql inlines GraphiQL's script, styles, fonts and workers into the page: it
-    // loads nothing from another host. Subscriptions use graphql-sse on /graphql.
-    graphiql: {
-      title: 'Tidings',
-      subscriptionsProtocol: 'GRAPHQL_SSE',
-      defaultTabs: GRAPHIQL_TABS,
-      defaultQuery: GRAPHIQL_NEW_TAB,
-    },
-    maskedErrors: { maskError: (error) => maskError(error, logger) },
-    landingPage: false,
-    logging: {
-      debug: (...args) => logger.debug(args.map(String).join(' ')),
-      info: (...args) => logger.info(args.map(String).join(' ')),
-      warn: (...args) => logger.warn(args.map(String).join(' ')),
-      error: (...args) => logger.error(args.map(String).join(' ')),
-    },
-  });
   const execute = createHttpExecutor({ schema, createContext: contextFor, logger, documents });
   /** Requests being handled (a stream counts until it is set up): shutdown waits for them. */
   const handling = new Set<Promise<void>>();
   const handle = createRequestListener({
-    yoga,
     streams,
     execute,
     logger,
     maxRequestBytes: config.maxRequestBytes,
-    // Whatever hangs, the answer comes within the readiness deadline.
-    ready: async () => {
-      claim?.check();
-      const late = (what: string) => () =>
-        new Error(`[${what}] did not answer the readiness check within ${READY_TIMEOUT_MS} ms`);
-      await Promise.all([
-        withDeadline(store.ping(), READY_TIMEOUT_MS, late(`store:${store.kind}`)),
-        withDeadline(bus.ping(), READY_TIMEOUT_MS, late(`bus:${bus.kind}`)),
-      ]);
-    },
+    health: createHealth({ store, bus, claim }),
     isClosing: () => closing !== null,
     authenticate: async (req) => {
-      let principal: Principal;
       try {
-        principal = await authenticator.authenticate(req);
+        return await authenticator.authenticate(req);
       } catch (err) {
         if (err instanceof AuthenticationError) rejections.count(err.code);
         throw err;
       }
-      principals.set(req, principal);
-      return principal;
     },
     corsOrigins: config.corsOrigins,
     host: config.host,
     allowedHosts: config.allowedHosts,
-    heapSnapshotIntervalMs: config.heapSnapshotIntervalMs,
-    heapSnapshotsKept: config.heapSnapshotsKept,
+    heapSnapshot: {
+      intervalMs: config.heapSnapshotIntervalMs,
+      kept: config.heapSnapshotsKept,
+    },
     metrics,
     authRequired: authenticator.required,
   });
@@ -441,12 +348,14 @@ export async function buildApp(
   return {
     config,
     listener,
+    upgrade: websockets.upgrade,
     publish,
     async emit(input) {
       const [event] = await publish([input]);
       return event as StoredEvent;
     },
     schema,
+    services,
     store,
     bus,
     hub,
@@ -461,11 +370,12 @@ export async function buildApp(
         // in progress finish (a publish is answered after its commit), and their events still
         // reach the streams, which then end with the resume hint.
         await settleWithin([...handling, ...publishing], SHUTDOWN_GRACE_MS, logger);
-        await retention.stop();
+        await retention?.stop();
         hub.closeAll(new ShuttingDownError());
         // Let the streams write their final frames before their connections end.
         await new Promise((resolve) => setTimeout(resolve, 20));
         sse.close();
+        await websockets.close();
         unsubscribe();
         stopResync?.();
         stopStatus?.();

@@ -4,7 +4,7 @@
  */
 import { ConfigError } from './errors.js';
 import { DEFAULT_MAX_FILTER_ITEMS, MAX_FILTER_ITEMS_LIMIT } from './events/filter.js';
-import { checkPostgresUrl } from './store/postgres.js';
+import { checkPostgresUrl } from './store/postgres-url.js';
 
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -35,7 +35,10 @@ export interface TidingsConfig {
   keepaliveMs: number;
   /** The `retry:` hint sent to SSE clients, ms. @default 2000 */
   retryMs: number;
-  /** How long events are kept, ms. @default 30 days */
+  /**
+   * How long events are kept, ms; `Infinity` keeps every event (for a store without the retention
+   * capability). @default 30 days
+   */
   retentionMs: number;
   /** @default 'info' */
   logLevel: (typeof LOG_LEVELS)[number];

@@ -20,21 +20,21 @@ export interface Services {
   publish: PublishFn;
   /** Largest `first`/`last` of the `events` query. */
   maxPageSize: number;
-  /** Most inboxes one `eventStream` may name. @default unlimited */
-  maxStreamInboxes?: number;
-  /** Most entries of each filter list (and of a stream's `inboxes`). @default 100 */
-  maxFilterItems?: number;
-  /** Publish rate per authenticated caller; none when absent. */
-  publishLimiter?: RateLimiter;
+  /** Most inboxes one `eventStream` may name. */
+  maxStreamInboxes: number;
+  /** Most entries of each filter list (and of a stream's `inboxes`). */
+  maxFilterItems: number;
+  /** Publish rate per authenticated caller. */
+  publishLimiter: RateLimiter;
   /** Changes the log level of this instance; returns the previous one. */
-  setLogLevel?: (level: string) => string;
-  /** The open streams of this instance, for admins to end. */
-  streams?: StreamControl;
+  setLogLevel: (level: string) => string;
+  /** The open streams of this instance, for admins to list. */
+  streams: StreamControl;
   /**
    * Ends matching streams here and asks the other instances to end theirs; resolves with how
    * many ended here.
    */
-  cutOff?: (cut: CutOff) => Promise<number>;
+  cutOff: (cut: CutOff) => Promise<number>;
 }
 
 /** Per-request loaders: one store query per level of `parent`/`children`, never one per event. */

@@ -78,6 +78,7 @@ describe('README examples', () => {
       'orchestrator',
       'service',
       'service-testing',
+      'websocket',
     ]);
   });
 
@@ -90,6 +91,18 @@ describe('README examples', () => {
       { type: 'demo.done', inbox: 'pdfm' },
     ]);
     expect(await p.exited).toBe(0);
+    expect(p.stdout()).toContain('vm.started vm-42 is up');
+  });
+
+  it('websocket: follows an inbox with the graphql-ws client', async () => {
+    const before = s.app.hub.size;
+    const p = run('websocket', { TIDINGS_URL: s.url });
+    await waitFor(() => s.app.hub.size > before, 'the example to subscribe', 20_000);
+    await s.app.publish([
+      { type: 'vm.started', inbox: 'pdfm', message: 'vm-42 is up' },
+      { type: 'demo.done', inbox: 'pdfm' },
+    ]);
+    expect(await p.exited, p.stderr()).toBe(0);
     expect(p.stdout()).toContain('vm.started vm-42 is up');
   });
 

@@ -22,6 +22,8 @@ export interface TProxy {
   stall(direction?: StallDirection): void;
   /** Forwards what was held, then everything. */
   resume(): void;
+  /** Breaks every connection through it, as a network failure would; new ones are accepted. */
+  cut(): void;
   /** Closes the proxy and every connection through it. */
   close(): Promise<void>;
 }
@@ -82,6 +84,10 @@ export async function tproxy(url: string): Promise<TProxy> {
       const actions = held;
       held = [];
       for (const action of actions) action();
+    },
+    cut() {
+      held = [];
+      for (const socket of sockets) socket.destroy();
     },
     async close() {
       stalled = null;

@@ -1,8 +1,14 @@
 /**
  * Test helpers: a real Tidings server on port 0, a GraphQL-over-HTTP caller, and a graphql-sse
- * client bound to it.
+ * client and a graphql-ws client bound to it.
  */
 import { createClient, type Client, type ClientOptions } from 'graphql-sse';
+import {
+  createClient as createWsClient,
+  type Client as WsClient,
+  type ClientOptions as WsClientOptions,
+} from 'graphql-ws';
+import WebSocket from 'ws';
 import { pino } from 'pino';
 import { startServer, type RunningServer } from '../src/cli/serve.js';
 import type { TidingsConfig } from '../src/config.js';
@@ -27,6 +33,16 @@ export interface TServer extends RunningServer {
   op<R, V>(document: TypedDocumentString<R, V>, variables?: V): Promise<TResult<R>>;
   /** A graphql-sse client for /graphql/stream; disposed when the server stops. */
   client(options?: Partial<ClientOptions<boolean>>): Client<boolean>;
+  /** A graphql-ws client for ws://…/graphql, without retries; disposed when the server stops. */
+  ws(options?: Partial<WsClientOptions>): WsClient;
+}
+
+/** A client that subscribes like graphql-sse's and graphql-ws's do. */
+export interface TSubscriber {
+  subscribe(
+    payload: { query: string; variables?: Record<string, unknown> },
+    sink: { next(value: never): void; error(error: unknown): void; complete(): void },
+  ): () => void;
 }
 
 /** Starts a server on 127.0.0.1, port 0, with an in-memory store unless told otherwise. */
@@ -38,7 +54,7 @@ export async function tserver(
     { port: 0, host: '127.0.0.1', store: 'sqlite::memory:', logLevel: 'silent', ...config },
     { logger: pino({ level: 'silent' }), ...options },
   );
-  const clients: Client<boolean>[] = [];
+  const clients: { dispose(): unknown }[] = [];
   return {
     ...running,
     async gql(query, variables, headers = {}) {
@@ -66,8 +82,18 @@ export async function tserver(
       clients.push(client);
       return client;
     },
+    ws(options = {}) {
+      const client = createWsClient({
+        url: `${running.url.replace(/^http/, 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        ...options,
+      });
+      clients.push(client);
+      return client;
+    },
     async stop() {
-      for (const c of clients) c.dispose();
+      for (const c of clients) void c.dispose();
       await running.stop();
     },
   };
@@ -78,7 +104,7 @@ export async function tserver(
  * arrived in total.
  */
 export function tsubscribe<T = Record<string, unknown>>(
-  client: Client<boolean>,
+  client: TSubscriber,
   query: string,
   variables?: Record<string, unknown>,
 ) {
@@ -98,11 +124,11 @@ export function tsubscribe<T = Record<string, unknown>>(
       return true;
     });
   };
-  const unsubscribe = client.subscribe<T>(
+  const unsubscribe = client.subscribe(
     { query, variables },
     {
       next: (r) => {
-        results.push(r as never);
+        results.push(r);
         check();
       },
       error: (e) => {

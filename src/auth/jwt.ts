@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { TidingsConfig } from '../config.js';
 import { AuthenticationError, ConfigError } from '../errors.js';
+import { requireCapability } from '../store/index.js';
 import type { EventStore } from '../store/types.js';
 import { SCOPES, UNAUTHENTICATED_ADMIN, type Principal, type Scope } from './principal.js';
 
@@ -215,6 +216,7 @@ export function createAuthenticator(
       verify: async () => UNAUTHENTICATED_ADMIN,
     };
   }
+  const revocations = requireCapability(store, 'revocations', 'TIDINGS_AUTH=jwt');
   let key: VerifyKey;
   let algorithms: string[] | undefined;
   if (config.jwtSecret !== null) {
@@ -250,7 +252,7 @@ export function createAuthenticator(
     } catch (err) {
       throw refusal(err);
     }
-    const revoked = await store.revocations(principal.tokenId, principal.subject);
+    const revoked = await revocations.lookup(principal.tokenId, principal.subject);
     const subjectRevoked =
       revoked.subject !== null &&
       (principal.issuedAt === null || principal.issuedAt <= revoked.subject);

@@ -24,6 +24,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
 import type { ChildMessage, ChildSnapshot, ParentMessage } from './servers/child.js';
 
 /** Where every benchmark server listens. */
@@ -56,6 +57,8 @@ export interface BenchOptions {
   timeoutMs: number;
   /** Pin the server process to CPU 0 and the client to CPU 1 (needs `taskset`, 2+ CPUs). */
   pin: boolean;
+  /** How the streams are carried: graphql-sse (`sse`) or graphql-ws (`ws`, no yoga server). */
+  transport: 'sse' | 'ws';
   json: boolean;
 }
 
@@ -72,6 +75,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --warmup N        publishes to an unwatched inbox before measuring (default 20)
   --batch N         streams connected at a time (default 200)
   --timeout S       longest wait for deliveries after the last publish, seconds (default 60)
+  --transport T     sse (graphql-sse, default) or ws (graphql-ws; tidings and raw only)
   --no-pin          do not pin the server to CPU 0 and the client to CPU 1
   --json            also print a JSON summary
 `;
@@ -141,7 +145,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     warmup: '20',
     batch: '200',
     timeout: '60',
+    transport: 'sse',
   });
+  const transport = values.transport;
+  if (transport !== 'sse' && transport !== 'ws') {
+    throw new Error(`--transport=${transport} is invalid: expected sse or ws`);
+  }
   const servers = values.servers
     .split(',')
     .map((s) => s.trim())
@@ -151,6 +160,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       throw new Error(`--servers: unknown server ${s}; expected some of ${SERVER_NAMES.join(',')}`);
     }
   }
+  // The yoga server speaks no WebSocket: over ws, Tidings is compared with the raw loop only.
+  if (transport === 'ws') servers.splice(0, servers.length, ...servers.filter((s) => s !== 'yoga'));
   return {
     subscribers: intFlag('subscribers', values.subscribers, 1),
     events: intFlag('events', values.events, 1),
@@ -165,6 +176,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     timeoutMs: intFlag('timeout', values.timeout, 1) * 1000,
     pin,
     json,
+    transport,
   };
 }
 
@@ -182,6 +194,9 @@ interface ServerSpec {
   tmpDir: boolean;
   /** Path (with query) of a GET event stream reading `inbox`. */
   streamPath(inbox: string): string;
+  /** Path of its graphql-ws upgrade, and the `subscribe` message reading `inbox`. */
+  wsPath: string;
+  wsSubscribe(inbox: string): string;
   publishPath: string;
   publishBody(inbox: string, sentAt: number, pad: string): string;
   /** Whether a publish succeeded: `null`, or what went wrong. */
@@ -195,6 +210,15 @@ export function graphqlStreamPath(endpoint: string, inbox: string): string {
     variables: JSON.stringify({ inboxes: [inbox] }),
   });
   return `${endpoint}?${params.toString()}`;
+}
+
+/** The graphql-ws `subscribe` message of the benchmark subscription reading `inbox`. */
+function graphqlWsSubscribe(inbox: string): string {
+  return JSON.stringify({
+    id: '1',
+    type: 'subscribe',
+    payload: { query: SUBSCRIPTION, variables: { inboxes: [inbox] } },
+  });
 }
 
 function graphqlPublishBody(inbox: string, sentAt: number, pad: string): string {
@@ -220,6 +244,8 @@ const SERVERS: Record<ServerName, ServerSpec> = {
     entry: 'tidings.ts',
     tmpDir: true,
     streamPath: (inbox) => graphqlStreamPath('/graphql/stream', inbox),
+    wsPath: '/graphql',
+    wsSubscribe: graphqlWsSubscribe,
     publishPath: '/graphql',
     publishBody: graphqlPublishBody,
     checkPublish: checkGraphqlPublish,
@@ -228,6 +254,8 @@ const SERVERS: Record<ServerName, ServerSpec> = {
     entry: 'yoga.ts',
     tmpDir: false,
     streamPath: (inbox) => graphqlStreamPath('/graphql', inbox),
+    wsPath: '/graphql',
+    wsSubscribe: graphqlWsSubscribe,
     publishPath: '/graphql',
     publishBody: graphqlPublishBody,
     checkPublish: checkGraphqlPublish,
@@ -236,6 +264,8 @@ const SERVERS: Record<ServerName, ServerSpec> = {
     entry: 'raw.ts',
     tmpDir: false,
     streamPath: (inbox) => `/stream?inbox=${encodeURIComponent(inbox)}`,
+    wsPath: '/stream',
+    wsSubscribe: (inbox) => JSON.stringify({ id: '1', type: 'subscribe', payload: { inbox } }),
     publishPath: '/publish',
     publishBody: (inbox, sentAt, pad) =>
       JSON.stringify({ type: 'bench.tick', inbox, body: { sentAt, pad } }),
@@ -417,7 +447,8 @@ const SAMPLE_CARRY = 32;
 
 /** One event stream of the client. */
 export interface Stream {
-  req: http.ClientRequest;
+  /** Its request (an SSE stream) or socket (graphql-ws), to drop it. */
+  req: { destroy(): void };
   /** Frames this stream should receive. */
   expected: number;
   frames: number;
@@ -510,8 +541,8 @@ export function newTally(): Tally {
   };
 }
 
-function onChunk(stream: Stream, tally: Tally, chunk: Buffer): void {
-  const n = countFrames(stream, chunk);
+function onChunk(stream: Stream, tally: Tally, chunk: Buffer, frames?: number): void {
+  const n = frames ?? countFrames(stream, chunk);
   tally.chunks++;
   if (stream.carry !== null) {
     const now = Date.now();
@@ -581,6 +612,52 @@ export function openStream(
         full.open = false;
       });
       resolve(full);
+    });
+  });
+}
+
+/** Whether a graphql-ws message is a `next` (the server writes `"type"` right after `"id"`). */
+const WS_NEXT = Buffer.from('"type":"next"');
+
+/**
+ * Opens one graphql-ws socket at `path`, sends `connection_init`, then `subscribe` once
+ * acknowledged; resolves once it is sent. Each `next` message counts as one frame.
+ */
+export function openWsStream(
+  port: number,
+  path: string,
+  subscribe: string,
+  stream: Omit<Stream, 'req'>,
+  tally: Tally,
+): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${HOST}:${port}${path}`, 'graphql-transport-ws', {
+      perMessageDeflate: false,
+    });
+    const full = Object.assign(stream, { req: { destroy: () => ws.terminate() } }) as Stream;
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error('no connection_ack within 30 s (ETIMEDOUT)'));
+    }, 30_000);
+    ws.on('open', () => ws.send('{"type":"connection_init"}'));
+    ws.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    ws.on('message', (data: Buffer) => {
+      const at = data.indexOf(WS_NEXT);
+      if (full.open && at !== -1 && at < 48) return onChunk(full, tally, data, 1);
+      // The server's keepalive drops a socket that stays silent.
+      if (data.includes('"type":"ping"')) return void ws.send('{"type":"pong"}');
+      if (full.open) return onChunk(full, tally, data, 0);
+      clearTimeout(timer);
+      full.open = true;
+      ws.send(subscribe);
+      resolve(full);
+    });
+    ws.on('close', () => {
+      if (full.open && !full.done && !full.released && !tally.closing) tally.endedEarly++;
+      full.open = false;
     });
   });
 }
@@ -826,22 +903,19 @@ async function runServer(
       for (let j = from; j < to; j++) {
         const r = j % options.inboxes;
         const expected = r < shape.events ? Math.ceil((shape.events - r) / options.inboxes) : 0;
+        const stream = {
+          expected,
+          frames: 0,
+          done: expected === 0,
+          open: false,
+          tail: Buffer.alloc(KEEP),
+          tailLen: 0,
+          carry: j % sampleEvery === 0 ? '' : null,
+        };
         batch.push(
-          openStream(
-            subAgent,
-            server.port,
-            spec.streamPath(inboxOf(j)),
-            {
-              expected,
-              frames: 0,
-              done: expected === 0,
-              open: false,
-              tail: Buffer.alloc(KEEP),
-              tailLen: 0,
-              carry: j % sampleEvery === 0 ? '' : null,
-            },
-            tally,
-          ),
+          options.transport === 'ws'
+            ? openWsStream(server.port, spec.wsPath, spec.wsSubscribe(inboxOf(j)), stream, tally)
+            : openStream(subAgent, server.port, spec.streamPath(inboxOf(j)), stream, tally),
         );
       }
       for (const settled of await Promise.allSettled(batch)) {

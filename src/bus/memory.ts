@@ -10,6 +10,8 @@ export function createMemoryBus(): EventBus {
   let closed = false;
   return {
     kind: 'memory',
+    // Handlers run inside `publish`, in this process: nothing can come late or not at all.
+    delivery: { ordered: true, lossless: true, shared: false },
     async publish(events) {
       if (closed) throw new BusError('[bus:memory] publish after close: the bus was shut down');
       for (const handler of handlers) handler(events);

@@ -15,20 +15,18 @@
  * ping gets no answer in time is reported down and reconnected, exactly like a closed one.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { BusError } from '../errors.js';
 import type { StoredEvent } from '../events/types.js';
+import { importOptionalPackage } from '../optional-packages.js';
 import type { BusHandler, EventBus } from './types.js';
 
 /** The default channel. */
 export const DEFAULT_CHANNEL = 'tidings:events';
 
-/** A bus that can lose messages while disconnected, and says when it reconnected. */
-export interface ResyncingBus extends EventBus {
-  /** Registers a callback for when messages may have been lost (after a reconnection). */
-  onResync(callback: () => void): () => void;
-}
+/** The Redis bus: it can lose messages while disconnected, and says when it reconnected. */
+export type RedisBus = EventBus &
+  Required<Pick<EventBus, 'onResync' | 'onStatus' | 'onControl' | 'publishControl'>>;
 
 /** Where the URL points, without its secret. */
 function describe(url: URL): string {
@@ -50,12 +48,15 @@ export interface RedisBusOptions {
 /**
  * Connects to Redis and subscribes to the channel; resolves once both connections are ready.
  * @throws BusError when Redis cannot be reached within `connectTimeoutMs`.
+ * @throws ConfigError when `ioredis` is not installed.
  */
-export async function createRedisBus(
-  rawUrl: string,
-  options: RedisBusOptions,
-): Promise<ResyncingBus> {
+export async function createRedisBus(rawUrl: string, options: RedisBusOptions): Promise<RedisBus> {
   const { logger } = options;
+  const { Redis } = await importOptionalPackage(
+    'ioredis',
+    () => import('ioredis'),
+    'TIDINGS_BUS=redis://…',
+  );
   const timeoutMs = options.timeoutMs ?? 5_000;
   const url = new URL(rawUrl);
   const channel = url.searchParams.get('channel') ?? DEFAULT_CHANNEL;
@@ -173,6 +174,9 @@ export async function createRedisBus(
 
   return {
     kind: 'redis',
+    // Several publishers interleave on the channel, and pub/sub drops what a disconnected
+    // subscriber misses.
+    delivery: { ordered: false, lossless: false, shared: true },
     async publish(events) {
       if (closed) throw new BusError('[bus:redis] publish after close: the bus was shut down');
       try {

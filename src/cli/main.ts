@@ -1,15 +1,25 @@
 /**
- * The `tidings` command line. `serve` runs an instance; more commands join it over time.
+ * The `tidings` command line. `serve` runs an instance; the other commands talk to one, or work
+ * on its store.
+ *
+ * Each command's module is loaded with `import()` once the command is chosen, and this module
+ * imports nothing at its top: `tidings --help` loads no package at all, and a command loads only
+ * what it uses (a server's GraphQL, logging and validation are loaded by `serve` alone).
  */
-import { parseArgs } from 'node:util';
-import { DEFAULT_CONFIG, loadConfig, redactUrl, SETTINGS } from '../config.js';
-import { TidingsError } from '../errors.js';
-import { events } from './events.js';
-import { exportEvents, printableConfig, purge } from './maintenance.js';
-import { publish } from './publish.js';
-import { startServer } from './serve.js';
-import { tail } from './tail.js';
-import { token } from './token.js';
+
+/** A command: its arguments (after its name), its output streams, its environment; its exit code. */
+type Command = (args: string[], io: CliIO, env: NodeJS.ProcessEnv) => Promise<number>;
+
+/** Loads each command's module when it is chosen. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  token: async () => (await import('./token.js')).token,
+  tail: async () => (await import('./tail.js')).tail,
+  publish: async () => (await import('./publish.js')).publish,
+  events: async () => (await import('./events.js')).events,
+  purge: async () => (await import('./maintenance.js')).purge,
+  export: async () => (await import('./maintenance.js')).exportEvents,
+};
 
 const USAGE = `Usage: tidings <command> [options]
 
@@ -26,15 +36,6 @@ Run "tidings <command> --help" for a command's options. tail, publish and events
 server at TIDINGS_URL (default http://127.0.0.1:4000) with the token in TIDINGS_TOKEN, if any.
 `;
 
-function serveUsage(): string {
-  const extra = `  --${'print-config'.padEnd(22)} ${''.padEnd(30)} print the effective configuration (secrets redacted) and exit`;
-  const lines = SETTINGS.map((s) => {
-    const def = DEFAULT_CONFIG[s.key];
-    return `  --${s.flag.padEnd(22)} ${s.env.padEnd(30)} ${s.help} (default ${JSON.stringify(def)})`;
-  });
-  return `Usage: tidings serve [options]\n\nEach option can also be set by the environment variable beside it.\n\n${lines.join('\n')}\n${extra}\n`;
-}
-
 /** Output streams, replaceable in tests. */
 export interface CliIO {
   out: (text: string) => void;
@@ -46,68 +47,6 @@ const defaultIO: CliIO = {
   err: (t) => process.stderr.write(t),
 };
 
-async function serve(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promise<number> {
-  const options = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        ...options,
-        help: { type: 'boolean', short: 'h' },
-        'print-config': { type: 'boolean' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    io.err(`tidings serve: ${(err as Error).message}\n`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(serveUsage());
-    return 0;
-  }
-  const { help: _help, 'print-config': printConfig, ...flags } = values;
-  let config;
-  try {
-    config = loadConfig(env, flags as Record<string, string>);
-  } catch (err) {
-    io.err(`tidings serve: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
-  }
-  if (printConfig) {
-    io.out(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
-    return 0;
-  }
-  let running;
-  try {
-    running = await startServer(config);
-  } catch (err) {
-    const why = err instanceof TidingsError || err instanceof Error ? err.message : String(err);
-    io.err(`tidings serve: cannot start: ${why}\n`);
-    // A configuration the store refuses (another server on it, say) is a usage error too.
-    return err instanceof TidingsError && err.code === 'BAD_CONFIG' ? 2 : 1;
-  }
-  const { app, url } = running;
-  app.logger.info(
-    { url, store: redactUrl(config.store), bus: redactUrl(config.bus) },
-    `Tidings listening on ${url}/graphql`,
-  );
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      app.logger.info({ signal }, 'shutting down');
-      running.stop().then(resolve, (err: unknown) => {
-        app.logger.error({ err }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
-  app.logger.info('stopped');
-  return 0;
-}
-
 /**
  * Runs the CLI with `argv` (without the node and script paths); resolves with the exit code.
  */
@@ -117,21 +56,10 @@ export async function main(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const [command, ...rest] = argv;
+  // Own keys only: `tidings constructor` is an unknown command, not a property of an object.
+  const load = command !== undefined && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : null;
+  if (load) return (await load())(rest, io, env);
   switch (command) {
-    case 'serve':
-      return serve(rest, io, env);
-    case 'token':
-      return token(rest, io, env);
-    case 'tail':
-      return tail(rest, io, env);
-    case 'publish':
-      return publish(rest, io, env);
-    case 'events':
-      return events(rest, io, env);
-    case 'purge':
-      return purge(rest, io, env);
-    case 'export':
-      return exportEvents(rest, io, env);
     case undefined:
     case 'help':
     case '--help':

@@ -9,7 +9,7 @@ import { encodeCursor } from '../events/cursor.js';
 import { readDateOrDateTime } from '../events/datetime.js';
 import { loadConfig, redactUrl, SETTINGS, type TidingsConfig } from '../config.js';
 import { TidingsError } from '../errors.js';
-import { createStore } from '../store/index.js';
+import { createStore, requireCapability } from '../store/index.js';
 import type { EventStore } from '../store/types.js';
 import type { CliIO } from './main.js';
 
@@ -112,9 +112,10 @@ export function purge(args: string[], io: CliIO, env: NodeJS.ProcessEnv): Promis
       throw new UsageError(`--batch "${String(values.batch)}" must be a positive integer`);
     }
     return withStore(config, async (store) => {
+      const retention = requireCapability(store, 'retention', 'tidings purge');
       let total = 0;
       for (;;) {
-        const { deleted, purgedThrough } = await store.purge(before, batch);
+        const { deleted, purgedThrough } = await retention.purge(before, batch);
         total += deleted;
         if (deleted < batch) {
           io.out(

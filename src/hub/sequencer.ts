@@ -13,8 +13,25 @@
  * message delays an event by at most that long and never loses it.
  */
 import type { Logger } from 'pino';
+import type { EventBus } from '../bus/types.js';
 import type { StoredEvent } from '../events/types.js';
 import type { EventStore } from '../store/types.js';
+
+/**
+ * Whether the events `bus` brings must pass through a sequencer before the hub: when the bus may
+ * reorder or lose messages (a shared bus), and when the store may commit an append whose caller
+ * was told it failed (then nobody publishes its events, and only the store has them). Only a bus
+ * that keeps order and loses nothing, on a store that answers every commit, can feed the hub
+ * directly.
+ */
+export function needsSequencer(
+  bus: Pick<EventBus, 'delivery'>,
+  store: Pick<EventStore, 'flags'>,
+): boolean {
+  return (
+    !bus.delivery.ordered || !bus.delivery.lossless || store.flags?.unconfirmedCommits === true
+  );
+}
 
 /** Options of {@link createSequencer}. */
 export interface SequencerOptions {

@@ -4,6 +4,7 @@ import { ValidationError } from '../errors.js';
 import type { TidingsContext } from '../context.js';
 import { GLOBAL_INBOX } from '../events/types.js';
 import type { PublishEventInput as PublishInput } from '../events/validate.js';
+import { requireCapability } from '../store/index.js';
 import { builder } from './builder.js';
 import { EventType } from './event.js';
 import { PublishEventInput } from './inputs.js';
@@ -21,7 +22,7 @@ function publishFor(ctx: TidingsContext, inputs: PublishInput[]) {
     'publish to',
   );
   if (principal.subject !== null)
-    ctx.services.publishLimiter?.take(principal.subject, inputs.length);
+    ctx.services.publishLimiter.take(principal.subject, inputs.length);
   return ctx.services.publish(inputs);
 }
 
@@ -52,10 +53,10 @@ builder.mutationType({
       args: { level: t.arg({ type: LogLevelEnum, required: true }) },
       resolve: (_root, args, ctx) => {
         requireScope(ctx.principal, 'events:admin', 'change the log level');
-        const previous = ctx.services.setLogLevel?.(
+        const previous = ctx.services.setLogLevel(
           args.level.toLowerCase() as (typeof LOG_LEVELS)[number],
         );
-        return (previous ?? args.level.toLowerCase()).toUpperCase() as typeof args.level;
+        return previous.toUpperCase() as typeof args.level;
       },
     }),
     endStreams: t.int({
@@ -67,7 +68,7 @@ builder.mutationType({
         oneTarget('endStreams', args.subject, ['clientId', args.clientId]);
         const cut =
           args.subject != null ? { subject: args.subject } : { clientId: args.clientId as string };
-        return ctx.services.cutOff?.({ reason: 'end', ...cut }) ?? 0;
+        return ctx.services.cutOff({ reason: 'end', ...cut });
       },
     }),
     revokeToken: t.int({
@@ -78,13 +79,14 @@ builder.mutationType({
         requireScope(ctx.principal, 'events:admin', 'revoke tokens');
         oneTarget('revokeToken', args.subject, ['jti', args.jti]);
         const at = Date.now();
-        await ctx.services.store.revoke(
+        const revocations = requireCapability(ctx.services.store, 'revocations', 'revokeToken');
+        await revocations.revoke(
           args.jti != null
             ? { kind: 'token', value: args.jti, at }
             : { kind: 'subject', value: args.subject as string, at },
         );
         const cut = args.jti != null ? { tokenId: args.jti } : { subject: args.subject as string };
-        return (await ctx.services.cutOff?.({ reason: 'revoke', ...cut })) ?? 0;
+        return ctx.services.cutOff({ reason: 'revoke', ...cut });
       },
     }),
     publishEvent: t.field({

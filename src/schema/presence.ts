@@ -59,7 +59,7 @@ builder.queryField('streams', (t) =>
       'Admin: the event streams open on this instance (each instance answers for its own), oldest first.',
     resolve: (_root, _args, ctx) => {
       requireScope(ctx.principal, 'events:admin', 'list the open streams');
-      return ctx.services.streams?.list() ?? [];
+      return ctx.services.streams.list();
     },
   }),
 );

@@ -1,7 +1,7 @@
 import { requireInboxes, requireScope } from '../auth/principal.js';
 import { ValidationError } from '../errors.js';
 import { decodeCursor } from '../events/cursor.js';
-import { checkFilterLists, compileFilter, DEFAULT_MAX_FILTER_ITEMS } from '../events/filter.js';
+import { checkFilterLists, compileFilter } from '../events/filter.js';
 import type { StoredEvent } from '../events/types.js';
 import type { Page } from '../store/types.js';
 import { builder } from './builder.js';
@@ -60,7 +60,7 @@ builder.queryType({
       },
       resolve: (_root, args, ctx) => {
         requireScope(ctx.principal, 'events:read', 'read events');
-        const maxItems = ctx.services.maxFilterItems ?? DEFAULT_MAX_FILTER_ITEMS;
+        const maxItems = ctx.services.maxFilterItems;
         checkFilterLists(args.filter, maxItems, 'filter.');
         requireInboxes(ctx.principal, args.filter?.inboxes ?? [], 'read');
         const max = ctx.services.maxPageSize;

@@ -3,7 +3,7 @@ import { requireClient, requireInboxes, requireScope } from '../auth/principal.j
 import type { TidingsContext } from '../context.js';
 import { LimitError } from '../errors.js';
 import { decodeCursor } from '../events/cursor.js';
-import { checkFilterLists, compileFilter, DEFAULT_MAX_FILTER_ITEMS } from '../events/filter.js';
+import { checkFilterLists, compileFilter } from '../events/filter.js';
 import type { EventFilter, StoredEvent, Visibility } from '../events/types.js';
 import type { StreamSpec } from '../hub/hub.js';
 import { builder } from './builder.js';
@@ -13,7 +13,7 @@ import { EventFilterInput, toEventFilter, type EventFilterArg } from './inputs.j
 /** What a subscription that does not reach the stream engine gets: how to send it instead. */
 export const SUBSCRIPTION_REFUSAL =
   'Subscriptions are streamed: send this request with Accept: text/event-stream ' +
-  '(or to /graphql/stream with a graphql-sse client).';
+  '(or to /graphql/stream with a graphql-sse client), or over a WebSocket with graphql-ws.';
 
 /** The arguments of `eventStream`, as resolvers receive them. */
 export interface EventStreamArgs {
@@ -38,7 +38,7 @@ export function authorizeStream(args: EventStreamArgs, ctx: TidingsContext): voi
   const { principal } = ctx;
   requireScope(principal, 'events:read', 'read events');
   const named = [...(args.inboxes ?? []), ...(args.filter?.inboxes ?? [])];
-  const max = ctx.services.maxStreamInboxes ?? Infinity;
+  const max = ctx.services.maxStreamInboxes;
   if ((args.inboxes?.length ?? 0) > max || (args.filter?.inboxes?.length ?? 0) > max) {
     throw new LimitError(
       `[stream] a stream may name at most ${max} inboxes (TIDINGS_MAX_STREAM_INBOXES): use ` +
@@ -46,7 +46,7 @@ export function authorizeStream(args: EventStreamArgs, ctx: TidingsContext): voi
       { details: { limit: max } },
     );
   }
-  const maxItems = ctx.services.maxFilterItems ?? DEFAULT_MAX_FILTER_ITEMS;
+  const maxItems = ctx.services.maxFilterItems;
   checkFilterLists(args, maxItems);
   checkFilterLists(args.filter, maxItems, 'filter.');
   requireInboxes(principal, named, 'read');

@@ -3,7 +3,7 @@
  * first use, so a deployment pays only for the backend it runs.
  */
 import { ConfigError } from '../errors.js';
-import type { ClaimMode, EventStore, StoreClaim } from './types.js';
+import type { ClaimMode, EventStore, StoreCapability, StoreClaim } from './types.js';
 
 export type {
   AppendOutcome,
@@ -12,7 +12,11 @@ export type {
   EventStore,
   Page,
   PageQuery,
+  StoreCapability,
   StoreClaim,
+  StoreFlags,
+  StoreRetention,
+  StoreRevocations,
 } from './types.js';
 
 /** The file of a `sqlite:` store URL (or `:memory:`); `null` when `url` is not one. */
@@ -85,3 +89,28 @@ export async function claimStore(
   const { claimPostgres } = await import('./postgres.js');
   return claimPostgres(trimmed, mode, options.timeoutMs);
 }
+
+/**
+ * The capability `capability` of `store`, for a caller that cannot work without it (`needs` says
+ * which, e.g. `TIDINGS_RETENTION`).
+ * @throws ConfigError when the store lacks it: naming the store, the capability and the setting,
+ * and what to do instead.
+ */
+export function requireCapability<C extends StoreCapability>(
+  store: EventStore,
+  capability: C,
+  needs: string,
+): NonNullable<EventStore[C]> {
+  const found = store[capability];
+  if (found) return found as NonNullable<EventStore[C]>;
+  throw new ConfigError(
+    `[store:${store.kind}] ${needs} needs a store with the ${capability} capability, and this ` +
+      `one has none: use a sqlite: or postgres:// store, or ${CAPABILITY_HINTS[capability]}`,
+  );
+}
+
+/** What to change when a capability is missing. */
+const CAPABILITY_HINTS: Record<StoreCapability, string> = {
+  retention: 'keep every event (retentionMs: Infinity)',
+  revocations: 'run without TIDINGS_AUTH=jwt',
+};

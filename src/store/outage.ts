@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { StoreBlockedError } from '../errors.js';
-import type { SystemEvents } from '../system.js';
+import type { SystemEvents } from '../observability/system.js';
 import type { EventStore } from './types.js';
 
 /** Options of {@link watchOutages}. */

@@ -36,9 +36,10 @@
  * caller chose are looked up by a statement before the insert, and an id stored by someone else in
  * between makes the insert fail on the unique index, after which the append starts over.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { PoolConfig, QueryResultRow } from 'pg';
 import { withDeadline } from '../deadline.js';
+import { importOptionalPackage } from '../optional-packages.js';
 import {
   ConfigError,
   StoreError,
@@ -56,7 +57,8 @@ import {
 } from './columns.js';
 import { clausesToSql, type SqlDialect } from './sql-filter.js';
 import type { NewEvent, StoredEvent } from '../events/types.js';
-import { migrate, lockKeys, quoteIdent, SCHEMA_NAME } from './postgres-schema.js';
+import { migrate, lockKeys, quoteIdent } from './postgres-schema.js';
+import { checkSchema, DEFAULT_CONNECT_TIMEOUT_MS, parseUrl, type Target } from './postgres-url.js';
 import {
   conflictError,
   fillRepeats,
@@ -66,7 +68,14 @@ import {
   toOutcomes,
   type AppendResult,
 } from './sqlite-append.js';
-import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
+import type {
+  ClaimMode,
+  FullEventStore,
+  Page,
+  PageQuery,
+  ReplayBatch,
+  StoreClaim,
+} from './types.js';
 
 export { SCHEMA_VERSION } from './postgres-schema.js';
 
@@ -102,10 +111,7 @@ export const postgresDialect: SqlDialect = {
     `${column} LIKE ${bind(`${prefix.replace(/[\\%_]/g, '\\$&')}%`)}`,
 };
 
-const DEFAULT_POOL = 10;
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_TIMEOUT_MS = 5_000;
-const MAX_POOL = 1000;
 /** Attempts of an append whose insert met an id stored concurrently. */
 const APPEND_ATTEMPTS = 3;
 
@@ -121,93 +127,8 @@ const ARRAY_TYPE = { text: 'text[]', integer: 'bigint[]', json: 'text[]' } as co
 /** The cast from an `unnest` element to each column's type. */
 const CAST = { text: '', integer: '', json: '::jsonb' } as const;
 
-/** Where and as whom the store connects, for messages (never the password). */
-interface Target {
-  /** `host:port`, or the socket directory. */
-  server: string;
-  database: string;
-  user: string;
-  /** How long a connection may take to open (or to free up in the pool), ms. */
-  connectTimeoutMs: number;
-}
-
-/** What {@link parseUrl} takes out of a store URL. */
-interface Settings {
-  /** The URL without the parameters Tidings reads. */
-  connectionString: string;
-  schema: string;
-  poolSize: number;
-  target: Target;
-}
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Reads a store URL: the Tidings parameters out, the rest for node-postgres. */
-function parseUrl(url: string): Settings {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.trim());
-  } catch (err) {
-    throw new ConfigError(
-      'TIDINGS_STORE: not a valid PostgreSQL URL: expected ' +
-        'postgres://user:password@host:5432/database[?schema=name&pool=10]',
-      { cause: err },
-    );
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConfigError(
-      `TIDINGS_STORE: "${parsed.protocol}" is not a PostgreSQL URL: use postgres://…`,
-    );
-  }
-  const params = parsed.searchParams;
-  const schema = params.get('schema') ?? 'public';
-  const pool = params.get('pool');
-  params.delete('schema');
-  params.delete('pool');
-  let poolSize = DEFAULT_POOL;
-  if (pool !== null) {
-    poolSize = Number(pool);
-    if (!/^\d+$/.test(pool) || poolSize < 1 || poolSize > MAX_POOL) {
-      throw new ConfigError(
-        `TIDINGS_STORE: ?pool=${pool} is invalid: expected an integer from 1 to ${MAX_POOL}`,
-      );
-    }
-  }
-  checkSchema(schema);
-  const user = decodeURIComponent(parsed.username) || process.env.PGUSER || 'postgres';
-  const host = parsed.hostname || params.get('host') || process.env.PGHOST || 'localhost';
-  const port = parsed.port || params.get('port') || process.env.PGPORT || '5432';
-  return {
-    connectionString: parsed.toString(),
-    schema,
-    poolSize,
-    target: {
-      server: host.startsWith('/') ? host : `${host}:${port}`,
-      database: decodeURIComponent(parsed.pathname.slice(1)) || user,
-      user,
-      connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
-    },
-  };
-}
-
-/**
- * Checks a PostgreSQL store URL without connecting (its form, `?schema=`, `?pool=`), so a bad one
- * stops start-up as a configuration error.
- * @throws ConfigError naming what is wrong.
- */
-export function checkPostgresUrl(url: string): void {
-  parseUrl(url);
-}
-
-function checkSchema(schema: string): void {
-  if (!SCHEMA_NAME.test(schema)) {
-    throw new ConfigError(
-      `TIDINGS_STORE: ?schema=${schema} is invalid: expected a name of letters, digits and _ ` +
-        '(at most 63, not starting with a digit)',
-    );
-  }
 }
 
 /** Error codes of a connection that could not be made or was lost. */
@@ -328,21 +249,35 @@ function checkCount(name: string, value: number | null | undefined): number | nu
 
 /** `bigint` as a JavaScript number: sequences and epoch milliseconds stay below 2^53. */
 const parseInt8 = (value: string): number => Number(value);
-const TYPES = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 && format !== 'binary'
-      ? parseInt8
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+
+/** node-postgres, loaded on first use: a server on another store never loads it. */
+function loadPg(): Promise<typeof pg> {
+  return importOptionalPackage(
+    'pg',
+    async () => (await import('pg')).default,
+    'TIDINGS_STORE=postgres://…',
+  );
+}
+
+/** The type parsers of every connection: `bigint` as a number, the rest as node-postgres has it. */
+function typesOf(driver: typeof pg): PoolConfig['types'] {
+  return {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === driver.types.builtins.INT8 && format !== 'binary'
+        ? parseInt8
+        : driver.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  };
+}
 
 /**
  * Opens a PostgreSQL event store: connects, creates the schema when missing and applies the
  * pending migrations (under an advisory lock, so instances starting together do not race).
- * @throws ConfigError for a malformed URL, `?schema=` or `?pool=`.
+ * @throws ConfigError for a malformed URL, `?schema=` or `?pool=`, or when `pg` is not installed.
  * @throws StoreError when the server cannot be reached, refuses the login, or cannot migrate.
  */
-export async function createPostgresStore(options: PostgresStoreOptions): Promise<EventStore> {
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<FullEventStore> {
   const settings = parseUrl(options.url);
+  const driver = await loadPg();
   const schema = options.schema ?? settings.schema;
   checkSchema(schema);
   const poolSize = options.poolSize ?? settings.poolSize;
@@ -360,16 +295,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     // A connection to a server that vanished without a word is found out within a minute.
     keepAliveInitialDelayMillis: 10_000,
     application_name: 'tidings',
-    types: TYPES,
+    types: typesOf(driver),
   };
-  const pool = new pg.Pool({ ...config, statement_timeout: timeoutMs, query_timeout: timeoutMs });
+  const pool = new driver.Pool({
+    ...config,
+    statement_timeout: timeoutMs,
+    query_timeout: timeoutMs,
+  });
   // An idle connection that breaks (a server restart, say) is dropped from the pool; the next
   // query opens a new one, or fails with a StoreError that says why.
   pool.on('error', () => {});
 
   // Migrating a large table may take longer than any call should: it gets a connection of its
   // own, without the deadlines.
-  const setup = new pg.Pool({ ...config, max: 1 });
+  const setup = new driver.Pool({ ...config, max: 1 });
   setup.on('error', () => {});
   try {
     const client = await setup.connect();
@@ -551,6 +490,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   return {
     kind: 'postgres',
+    // A statement whose answer is lost (a deadline, a broken connection) may still commit.
+    flags: { unconfirmedCommits: true },
 
     append(events) {
       return run('append', async () => {
@@ -680,42 +621,46 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       });
     },
 
-    purge(before, limit) {
-      return run('purge', async () => {
-        checkCount('limit', limit);
-        const [row] = await rows<{ deleted: number; purged_through: number }>(PURGE, [
-          before,
-          limit,
-        ]);
-        return { deleted: row?.deleted ?? 0, purgedThrough: row?.purged_through ?? 0 };
-      });
+    retention: {
+      purge(before, limit) {
+        return run('purge', async () => {
+          checkCount('limit', limit);
+          const [row] = await rows<{ deleted: number; purged_through: number }>(PURGE, [
+            before,
+            limit,
+          ]);
+          return { deleted: row?.deleted ?? 0, purgedThrough: row?.purged_through ?? 0 };
+        });
+      },
+
+      purgedThrough() {
+        return run('purgedThrough', async () => {
+          const [row] = await rows<{ purged_through: number }>(HORIZON, []);
+          return row?.purged_through ?? 0;
+        });
+      },
     },
 
-    purgedThrough() {
-      return run('purgedThrough', async () => {
-        const [row] = await rows<{ purged_through: number }>(HORIZON, []);
-        return row?.purged_through ?? 0;
-      });
-    },
+    revocations: {
+      revoke({ kind, value, at }) {
+        return run('revoke', async () => {
+          await pool.query(REVOKE, [kind, value, at]);
+        });
+      },
 
-    revoke({ kind, value, at }) {
-      return run('revoke', async () => {
-        await pool.query(REVOKE, [kind, value, at]);
-      });
-    },
-
-    revocations(tokenId, subject) {
-      return run('revocations', async () => {
-        const times = { token: null as number | null, subject: null as number | null };
-        if (tokenId === null && subject === null) return times;
-        for (const row of await rows<{ kind: 'token' | 'subject'; revoked_at: number }>(REVOKED, [
-          tokenId,
-          subject,
-        ])) {
-          times[row.kind] = row.revoked_at;
-        }
-        return times;
-      });
+      lookup(tokenId, subject) {
+        return run('revocations', async () => {
+          const times = { token: null as number | null, subject: null as number | null };
+          if (tokenId === null && subject === null) return times;
+          for (const row of await rows<{ kind: 'token' | 'subject'; revoked_at: number }>(REVOKED, [
+            tokenId,
+            subject,
+          ])) {
+            times[row.kind] = row.revoked_at;
+          }
+          return times;
+        });
+      },
     },
 
     lastSeq() {
@@ -764,6 +709,7 @@ export async function claimPostgres(
   timeoutMs: number = DEFAULT_TIMEOUT_MS,
 ): Promise<StoreClaim> {
   const { connectionString, schema, target } = parseUrl(url);
+  const driver = await loadPg();
   const keys = lockKeys('instance', schema);
   const lockFn = mode === 'exclusive' ? 'pg_try_advisory_lock' : 'pg_try_advisory_lock_shared';
   const refused = () =>
@@ -780,7 +726,7 @@ export async function claimPostgres(
 
   /** Connects and takes the lock; resolves with the connection that holds it. */
   async function take(): Promise<pg.Client> {
-    const client = new pg.Client({
+    const client = new driver.Client({
       connectionString,
       connectionTimeoutMillis: target.connectTimeoutMs,
       query_timeout: timeoutMs,

@@ -5,6 +5,7 @@
  * horizon, which streams resuming from before it see as an explicit `HISTORY_GAP`.
  */
 import type { Logger } from 'pino';
+import { requireCapability } from './index.js';
 import type { EventStore } from './types.js';
 
 /** Options of {@link startRetention}. */
@@ -35,9 +36,13 @@ export interface Retention {
   stop(): Promise<void>;
 }
 
-/** Starts the retention loop; the first purge runs after one interval. */
+/**
+ * Starts the retention loop; the first purge runs after one interval.
+ * @throws ConfigError when the store has no retention capability.
+ */
 export function startRetention(options: RetentionOptions): Retention {
   const { store, retentionMs, logger } = options;
+  const retention = requireCapability(store, 'retention', 'TIDINGS_RETENTION');
   const intervalMs =
     options.intervalMs ?? Math.max(1_000, Math.min(Math.floor(retentionMs / 10), 60_000));
   const batch = options.batch ?? 1_000;
@@ -49,7 +54,7 @@ export function startRetention(options: RetentionOptions): Retention {
     const before = now() - retentionMs;
     let total = 0;
     for (;;) {
-      const { deleted, purgedThrough } = await store.purge(before, batch);
+      const { deleted, purgedThrough } = await retention.purge(before, batch);
       total += deleted;
       if (deleted < batch || stopped) {
         if (total > 0) logger.info({ deleted: total, purgedThrough }, '[retention] purged events');

@@ -16,7 +16,14 @@ import { clausesToSql, type SqlDialect } from './sql-filter.js';
 import type { StoredEvent } from '../events/types.js';
 import { FILTER_COLUMNS, toStoredEvent, type EventRow } from './columns.js';
 import { createAppender, groupByIds, toOutcomes } from './sqlite-append.js';
-import type { ClaimMode, EventStore, Page, PageQuery, ReplayBatch, StoreClaim } from './types.js';
+import type {
+  ClaimMode,
+  FullEventStore,
+  Page,
+  PageQuery,
+  ReplayBatch,
+  StoreClaim,
+} from './types.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -296,7 +303,7 @@ function openDatabase(path: string): Database.Database {
  * Pending schema migrations are applied on open.
  * @throws StoreError when the file cannot be opened or migrated.
  */
-export function createSqliteStore(options: SqliteStoreOptions): EventStore {
+export function createSqliteStore(options: SqliteStoreOptions): FullEventStore {
   const { path } = options;
   let db: Database.Database;
   try {
@@ -558,36 +565,40 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       });
     },
 
-    purge(before, limit) {
-      return run(
-        'purge',
-        () => {
-          checkCount('limit', limit);
-          return purgeTx.immediate(before, limit);
-        },
-        true,
-      );
+    retention: {
+      purge(before, limit) {
+        return run(
+          'purge',
+          () => {
+            checkCount('limit', limit);
+            return purgeTx.immediate(before, limit);
+          },
+          true,
+        );
+      },
+
+      purgedThrough() {
+        return run('purgedThrough', horizon);
+      },
     },
 
-    purgedThrough() {
-      return run('purgedThrough', horizon);
-    },
+    revocations: {
+      revoke({ kind, value, at }) {
+        return run(
+          'revoke',
+          () => {
+            revokeStmt.run(kind, value, at);
+          },
+          true,
+        );
+      },
 
-    revoke({ kind, value, at }) {
-      return run(
-        'revoke',
-        () => {
-          revokeStmt.run(kind, value, at);
-        },
-        true,
-      );
-    },
-
-    revocations(tokenId, subject) {
-      return run('revocations', () => ({
-        token: revokedAt('token', tokenId),
-        subject: revokedAt('subject', subject),
-      }));
+      lookup(tokenId, subject) {
+        return run('revocations', () => ({
+          token: revokedAt('token', tokenId),
+          subject: revokedAt('subject', subject),
+        }));
+      },
     },
 
     lastSeq() {

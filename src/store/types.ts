@@ -47,7 +47,7 @@ export interface ReplayBatch {
   purgedThrough: number;
 }
 
-/** What one {@link EventStore.purge} call removed. */
+/** What one {@link StoreRetention.purge} call removed. */
 export interface PurgeResult {
   /** Events removed. */
   deleted: number;
@@ -64,13 +64,60 @@ export interface Revocation {
   at: number;
 }
 
-/** The answer of {@link EventStore.revocations}. */
+/** The answer of {@link StoreRevocations.lookup}. */
 export interface RevocationTimes {
   token: number | null;
   subject: number | null;
 }
 
-/** Durable, ordered event storage. */
+/**
+ * The retention capability of a store: it removes old events, and remembers how far it did so that
+ * a replay can tell "no event matched" from "the events were purged".
+ */
+export interface StoreRetention {
+  /**
+   * Removes the oldest events received before `before` (epoch ms), at most `limit` of them, in
+   * one short transaction. Only a prefix of the sequence is ever removed, so every event after
+   * the horizon is still stored. Call it again while `deleted === limit`.
+   */
+  purge(before: number, limit: number): Promise<PurgeResult>;
+  /** The retention horizon: the highest sequence removed by {@link purge}, 0 if none. */
+  purgedThrough(): Promise<number>;
+}
+
+/**
+ * The revocation capability of a store: a list of revoked JWTs shared by every instance on the
+ * store, so a token revoked on one is refused by all.
+ */
+export interface StoreRevocations {
+  /**
+   * Records that a token (`kind: 'token'`, by `jti`) or every token of a subject issued until
+   * `at` (`kind: 'subject'`) is revoked. Idempotent; a later revocation of a subject moves `at`.
+   */
+  revoke(revocation: Revocation): Promise<void>;
+  /** When the token and the subject were revoked (epoch ms), `null` where they were not. */
+  lookup(tokenId: string | null, subject: string | null): Promise<RevocationTimes>;
+}
+
+/** Facts a store declares about itself (every one `false` when absent). */
+export interface StoreFlags {
+  /**
+   * An append that rejected (a deadline passed, the connection was lost) may still have been
+   * committed: its events can appear in the store although nobody was told. A server on such a
+   * store reads them back by sequence (the sequencer), whatever its bus.
+   */
+  readonly unconfirmedCommits?: boolean;
+}
+
+/** The optional capabilities of an {@link EventStore}. */
+export type StoreCapability = 'retention' | 'revocations';
+
+/**
+ * Durable, ordered event storage: a required core, plus optional capabilities (`retention`,
+ * `revocations`) that a backend may lack. A caller needing a capability checks for it when it
+ * starts (`requireCapability` in `store/index.ts`), so a missing one stops the server with a
+ * clear message instead of failing later or being skipped.
+ */
 export interface EventStore {
   /** Backend name used in messages and metrics, e.g. `sqlite`. */
   readonly kind: string;
@@ -94,24 +141,23 @@ export interface EventStore {
   /**
    * Up to `limit` events with `seq > afterSeq` that match `clauses`, oldest first: the replay that
    * precedes a live stream. The retention horizon is read in the same snapshot, so a replay can
-   * tell "no event matched" from "the events were purged".
+   * tell "no event matched" from "the events were purged" (a store without the retention
+   * capability answers 0).
    */
   readAfter(afterSeq: number, clauses: readonly Clause[], limit: number): Promise<ReplayBatch>;
   /**
-   * Removes the oldest events received before `before` (epoch ms), at most `limit` of them, in
-   * one short transaction. Only a prefix of the sequence is ever removed, so every event after
-   * the horizon is still stored. Call it again while `deleted === limit`.
+   * Removing old events, present on a store that can do it. A caller that needs it (the
+   * retention loop, `tidings purge`) checks for it where it starts and refuses to start without
+   * it.
    */
-  purge(before: number, limit: number): Promise<PurgeResult>;
-  /** The retention horizon: the highest sequence removed by {@link EventStore.purge}, 0 if none. */
-  purgedThrough(): Promise<number>;
+  readonly retention?: StoreRetention;
   /**
-   * Records that a token (`kind: 'token'`, by `jti`) or every token of a subject issued until
-   * `at` (`kind: 'subject'`) is revoked. Idempotent; a later revocation of a subject moves `at`.
+   * The list of revoked JWTs, present on a store that keeps one. `TIDINGS_AUTH=jwt` needs it: the
+   * server refuses to start on a store without it.
    */
-  revoke(revocation: Revocation): Promise<void>;
-  /** When the token and the subject were revoked (epoch ms), `null` where they were not. */
-  revocations(tokenId: string | null, subject: string | null): Promise<RevocationTimes>;
+  readonly revocations?: StoreRevocations;
+  /** Facts about the store that change how callers must use it. */
+  readonly flags?: StoreFlags;
   /** The highest committed sequence, 0 when empty. */
   lastSeq(): Promise<number>;
   /**
@@ -122,6 +168,9 @@ export interface EventStore {
   /** Closes the store; further calls reject. */
   close(): Promise<void>;
 }
+
+/** A store with every capability, as the built-in adapters are. */
+export type FullEventStore = EventStore & Required<Pick<EventStore, StoreCapability>>;
 
 /**
  * How a server holds its store: `exclusive` when it is on the memory bus and so must be the only

@@ -23,7 +23,7 @@ import {
 import { encodeCursor } from '../events/cursor.js';
 import { createResultGroups } from '../hub/groups.js';
 import type { Hub, HubStream } from '../hub/hub.js';
-import type { Metrics, StreamEndReason } from '../metrics.js';
+import type { Metrics, StreamEndReason } from '../observability/metrics.js';
 import { errorResult, maskResult } from '../schema/mask.js';
 import type {
   InvalidOperation,

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { UNAUTHENTICATED_ADMIN, type Principal } from '../auth/principal.js';
 import type { GraphQLSseHandler, GraphQLSseRequest } from './graphql-sse.js';
-import { readBody } from './http.js';
+import { readBody } from './body.js';
 import type { SseRegistry } from './sse.js';
 
 /** Dependencies of {@link graphQLSseOverHttp}. */

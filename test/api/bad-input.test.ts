@@ -33,7 +33,8 @@ const publish = (input: string) =>
   post(JSON.stringify({ query: `mutation { publishEvent(input: ${input}) { id } }` }));
 
 // With `Accept: application/json`, GraphQL over HTTP answers request errors with 200 and an
-// `errors` list; JSON that cannot be parsed and oversized bodies are HTTP errors.
+// `errors` list; a body that is not a well-formed request (JSON that cannot be parsed, no query)
+// and oversized bodies are HTTP errors.
 describe('bad input', () => {
   const cases: [string, () => ReturnType<typeof post>, RegExp, number | null][] = [
     ['an unknown severity', () => publish('{ type: "x", severity: LOUD }'), /Severity/, 200],
@@ -72,7 +73,7 @@ describe('bad input', () => {
       /Syntax Error/,
       200,
     ],
-    ['a missing query', () => post(JSON.stringify({ variables: {} })), /query/i, 200],
+    ['a missing query', () => post(JSON.stringify({ variables: {} })), /query/i, 400],
   ];
 
   it.each(cases)(

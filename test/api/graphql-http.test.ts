@@ -1,15 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type TidingsApp } from '../../src/app.js';
-import { UNAUTHENTICATED_ADMIN } from '../../src/auth/principal.js';
-import { createContext } from '../../src/context.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
 import { MASKED_MESSAGE } from '../../src/transport/errors.js';
-import { createHttpExecutor, negotiateJson } from '../../src/transport/execute-http.js';
-import { createRequestListener } from '../../src/transport/http.js';
+import { negotiateJson } from '../../src/transport/execute-http.js';
 import { tserver, type TServer } from '../tserver.js';
 
 let s: TServer;
@@ -44,9 +37,10 @@ async function post(
 const PUBLISH =
   'mutation { publishEvent(input: { type: "http.check", inbox: "h" }) { type inbox } }';
 
-// What GraphQL over HTTP (and graphql-yoga before the fast path) answers, pinned: with
-// `application/json`, 200 whatever the GraphQL errors; with `application/graphql-response+json`,
-// 400 for request errors (parse, validation, variables) and 200 once execution started.
+// What GraphQL over HTTP answers, pinned: a request that is not well-formed gets 400; otherwise,
+// with `application/json`, 200 whatever the GraphQL errors; with
+// `application/graphql-response+json`, 400 for request errors (parse, validation, operation,
+// variables) and 200 once execution started.
 describe('GraphQL over HTTP POST', () => {
   it('should run a mutation and answer 200 in the media type asked for', async () => {
     for (const [accept, type] of [
@@ -100,15 +94,42 @@ describe('GraphQL over HTTP POST', () => {
     }
   });
 
-  it('should answer variables that do not coerce with 400, like yoga', async () => {
-    const query = 'query($n: Int!) { events(first: $n) { edges { cursor } } }';
-    for (const [accept, type] of [
-      ['application/json', JSON_TYPE],
-      ['application/graphql-response+json', GRAPHQL_RESPONSE_TYPE],
-    ]) {
-      const res = await post(s.url, { query, variables: { n: 'x' } }, { accept: accept as string });
-      expect([res.status, res.type]).toEqual([400, type]);
-      expect(res.json).toMatchObject({ errors: [{ message: expect.stringMatching(/\$n/) }] });
+  it('should answer variables that do not coerce like other request errors, running nothing', async () => {
+    const before = await s.app.store.lastSeq();
+    const query = 'mutation($t: String!) { publishEvent(input: { type: $t }) { id } }';
+    for (const [accept, status, type] of [
+      ['application/json', 200, JSON_TYPE],
+      ['application/graphql-response+json', 400, GRAPHQL_RESPONSE_TYPE],
+    ] as const) {
+      const res = await post(s.url, { query, variables: { t: 5 } }, { accept });
+      expect([res.status, res.type]).toEqual([status, type]);
+      expect(res.json).toEqual({
+        errors: [expect.objectContaining({ message: expect.stringMatching(/\$t/) })],
+      });
+    }
+    expect(await s.app.store.lastSeq()).toBe(before);
+  });
+
+  it('should answer an operation it cannot determine like other request errors', async () => {
+    for (const [body, message] of [
+      [{ query: '{ __typename }', operationName: 'X' }, /no operation named "X"/],
+      [{ query: 'query A { __typename } query B { __typename }' }, /name the one to run/],
+    ] as const) {
+      for (const [accept, status] of [
+        ['application/json', 200],
+        ['application/graphql-response+json', 400],
+      ] as const) {
+        const res = await post(s.url, body, { accept });
+        expect([accept, res.status]).toEqual([accept, status]);
+        expect(res.json).toEqual({
+          errors: [
+            {
+              message: expect.stringMatching(message),
+              extensions: { code: 'OPERATION_RESOLUTION_FAILURE' },
+            },
+          ],
+        });
+      }
     }
   });
 
@@ -127,31 +148,38 @@ describe('GraphQL over HTTP POST', () => {
     }
   });
 
-  it('should answer request errors in the parameters like yoga', async () => {
-    const cases: [unknown, number, RegExp][] = [
-      [{ variables: {} }, 200, /Must provide query string/],
-      [{ query: 5 }, 400, /"query" param to be a string/],
-      [{ query: '{ __typename }', variables: 'x' }, 400, /"variables" param/],
-      [{ query: '{ __typename }', variables: [1] }, 400, /"variables" param/],
-      [{ query: '{ __typename }', extensions: 'x' }, 400, /"extensions" param/],
-      [{ query: '{ __typename }', operationName: 5 }, 400, /Could not determine/],
-      [{ query: '{ __typename }', operationName: 'X' }, 400, /Could not determine/],
-      [{ query: 'query A { __typename } query B { __typename }' }, 400, /Could not determine/],
-      [{ query: '{ __typename }', foo: 1 }, 400, /Unexpected parameter "foo"/],
-      [[{ query: '{ __typename }' }], 400, /Batching is not supported/],
-      ['"x"', 400, /expected to be object/],
-      ['null', 400, /expected to be object/],
-      ['', 400, /invalid JSON/],
-      ['{"query": "{', 400, /invalid JSON/],
+  it('should answer a request that is not well-formed with 400, whatever it accepts', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ variables: {} }, /no "query" parameter/],
+      [{ query: 5 }, /"query" parameter must be a string/],
+      [{ query: '{ __typename }', variables: 'x' }, /"variables" parameter must be an object/],
+      [{ query: '{ __typename }', variables: [1] }, /"variables" parameter .* an array/],
+      [{ query: '{ __typename }', extensions: 'x' }, /"extensions" parameter must be an object/],
+      [{ query: '{ __typename }', operationName: 5 }, /"operationName" parameter must be a string/],
+      [{ query: '{ __typename }', foo: 1 }, /Unexpected parameter "foo"/],
+      [[{ query: '{ __typename }' }], /Batching is not supported/],
+      ['"x"', /must be a JSON object/],
+      ['null', /must be a JSON object/],
+      ['', /not valid JSON/],
+      ['{"query": "{', /not valid JSON/],
     ];
-    for (const [body, status, message] of cases) {
-      const res = await post(s.url, body);
-      expect([JSON.stringify(body), res.status, res.type]).toEqual([
-        JSON.stringify(body),
-        status,
-        JSON_TYPE,
-      ]);
-      expect((res.json?.errors as { message: string }[])[0]?.message).toMatch(message);
+    for (const [body, message] of cases) {
+      for (const [accept, type] of [
+        ['application/json', JSON_TYPE],
+        ['application/graphql-response+json', GRAPHQL_RESPONSE_TYPE],
+      ] as const) {
+        const res = await post(s.url, body, { accept });
+        expect([JSON.stringify(body), res.status, res.type]).toEqual([
+          JSON.stringify(body),
+          400,
+          type,
+        ]);
+        expect(res.json).toEqual({
+          errors: [
+            { message: expect.stringMatching(message), extensions: { code: 'BAD_REQUEST' } },
+          ],
+        });
+      }
     }
   });
 
@@ -174,9 +202,26 @@ describe('GraphQL over HTTP POST', () => {
     });
   });
 
-  it('should leave what it cannot answer in JSON to yoga', async () => {
-    const html = await post(s.url, { query: '{ __typename }' }, { accept: 'text/html' });
-    expect(html.status).toBe(406);
+  it('should answer 406 when Accept names no JSON type, saying what to ask for', async () => {
+    const before = await s.app.store.lastSeq();
+    for (const accept of ['text/html', 'multipart/mixed', 'application/json; charset=latin1']) {
+      const res = await post(s.url, { query: PUBLISH }, { accept });
+      expect([accept, res.status, res.type]).toEqual([accept, 406, JSON_TYPE]);
+      expect(res.json).toMatchObject({ errors: [{ message: expect.stringMatching(/Accept/) }] });
+    }
+    expect(await s.app.store.lastSeq()).toBe(before);
+  });
+
+  it('should take Content-Type in any case, and every JSON media type', async () => {
+    for (const type of [
+      'Application/JSON',
+      'APPLICATION/JSON; Charset=UTF-8',
+      'application/graphql+json',
+      'application/graphql-response+json',
+    ]) {
+      const res = await post(s.url, { query: '{ __typename }' }, { 'content-type': type });
+      expect([type, res.status, res.json]).toEqual([type, 200, { data: { __typename: 'Query' } }]);
+    }
   });
 
   it('should mask unexpected errors and log them', async () => {
@@ -206,81 +251,65 @@ describe('GraphQL over HTTP POST', () => {
   });
 });
 
-describe('the fast path', () => {
-  let app: TidingsApp;
-  let server: Server;
-  let url: string;
-  /** Bodies of the requests that reached the stand-in for yoga. */
-  const toYoga: string[] = [];
-
-  beforeAll(async () => {
-    const logger = pino({ level: 'silent' });
-    app = await buildApp({ store: 'sqlite::memory:', logLevel: 'silent' }, { logger });
-    const services = { store: app.store, hub: app.hub, publish: app.publish, maxPageSize: 500 };
-    // A stand-in for yoga that records what reaches it.
-    const yoga = {
-      fetch: async (_url: string, init: { body?: Buffer }) => {
-        toYoga.push(init.body?.toString('utf8') ?? '');
-        return new Response('{"from":"yoga"}', { status: 299 });
-      },
-    } as unknown as Parameters<typeof createRequestListener>[0]['yoga'];
-    const listener = createRequestListener({
-      yoga,
-      streams: async (_req, res) => {
-        res.writeHead(500).end();
-      },
-      execute: createHttpExecutor({
-        schema: app.schema,
-        createContext: () => createContext(services, UNAUTHENTICATED_ADMIN),
-        logger,
-      }),
-      logger,
-      maxRequestBytes: 4096,
-      ready: async () => {},
-      isClosing: () => false,
+describe('GraphQL over HTTP GET', () => {
+  const get = async (params: Record<string, string>, accept = 'application/json') => {
+    const res = await fetch(`${s.url}/graphql?${new URLSearchParams(params)}`, {
+      headers: { accept },
     });
-    server = createServer((req, res) => void listener(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await app.close();
+    const text = await res.text();
+    return {
+      status: res.status,
+      headers: res.headers,
+      json: text ? (JSON.parse(text) as Record<string, unknown>) : null,
+    };
+  };
+
+  it('should run a query with its variables and operation name from the query string', async () => {
+    const res = await get({
+      query: 'query A { __typename } query B($name: String!) { __type(name: $name) { name } }',
+      operationName: 'B',
+      variables: JSON.stringify({ name: 'Query' }),
+      extensions: '{}',
+      cacheBuster: '1',
+    });
+    expect([res.status, res.json]).toEqual([200, { data: { __type: { name: 'Query' } } }]);
   });
 
-  it('should answer queries and mutations itself, storing the events', async () => {
-    toYoga.length = 0;
-    const res = await post(url, { query: PUBLISH });
-    expect(res.status).toBe(200);
-    expect(res.json).toEqual({ data: { publishEvent: { type: 'http.check', inbox: 'h' } } });
-    expect(await app.store.lastSeq()).toBe(1);
-    const sub = await post(url, { query: 'subscription { eventStream { cursor } }' });
-    expect(sub.status).toBe(406);
-    expect(toYoga).toEqual([]);
-  });
-
-  it('should hand the rest to yoga with the body it read', async () => {
-    toYoga.length = 0;
-    const bodies = [
-      '{"query": "{',
-      '[{"query":"{ __typename }"}]',
-      '{"query":"{ __typename }","foo":1}',
-      '{"query":"{ nope }"}',
-      '{"query":"query($n: Int!) { events(first: $n) { edges { cursor } } }","variables":{"n":"x"}}',
-    ];
-    for (const body of bodies) {
-      const res = await post(url, body);
-      expect(res.status).toBe(299);
+  it('should refuse a mutation with 405 and Allow: POST, running nothing', async () => {
+    const before = await s.app.store.lastSeq();
+    for (const accept of ['application/json', 'application/graphql-response+json']) {
+      const res = await get({ query: PUBLISH }, accept);
+      expect([res.status, res.headers.get('allow')]).toEqual([405, 'POST']);
+      expect(res.json).toMatchObject({ errors: [{ message: expect.stringMatching(/POST/) }] });
     }
-    expect(toYoga).toEqual(bodies);
-    // Other content types and methods go to yoga without being read here.
-    await fetch(`${url}/graphql?query=%7B__typename%7D`);
-    expect(toYoga).toHaveLength(bodies.length + 1);
+    expect(await s.app.store.lastSeq()).toBe(before);
   });
 
-  it('should refuse a body over the limit with 413', async () => {
-    const res = await post(url, { query: `{ __typename } # ${'x'.repeat(5000)}` });
-    expect(res.status).toBe(413);
+  it('should refuse a subscription with 406, saying to use Accept: text/event-stream', async () => {
+    const res = await get({ query: 'subscription { eventStream { cursor } }' });
+    expect([res.status, res.headers.get('accept')]).toEqual([406, 'text/event-stream']);
+    expect(s.app.hub.size).toBe(0);
+  });
+
+  it('should answer parameters that are not JSON with 400', async () => {
+    for (const name of ['variables', 'extensions']) {
+      const res = await get({ query: '{ __typename }', [name]: '{' });
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({
+        errors: [{ message: expect.stringContaining(`"${name}" parameter is not valid JSON`) }],
+      });
+    }
+    expect((await get({})).status).toBe(400);
+  });
+
+  it('should answer other methods with 405 and Allow: GET, POST', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH', 'HEAD']) {
+      const res = await fetch(`${s.url}/graphql?query=%7B__typename%7D`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect([method, res.status, res.headers.get('allow')]).toEqual([method, 405, 'GET, POST']);
+    }
   });
 });
 

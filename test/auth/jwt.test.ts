@@ -11,10 +11,10 @@ import { createAuthenticator, tokenOf } from '../../src/auth/jwt.js';
 import { DEFAULT_CONFIG, type TidingsConfig } from '../../src/config.js';
 import { AuthenticationError, ConfigError } from '../../src/errors.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { EventStore } from '../../src/store/types.js';
+import type { FullEventStore } from '../../src/store/types.js';
 import { hs256, SECRET, unsigned } from './tokens.js';
 
-let store: EventStore;
+let store: FullEventStore;
 beforeEach(() => {
   store = createSqliteStore({ path: ':memory:' });
 });
@@ -144,13 +144,13 @@ describe('HS256', () => {
     const now = Math.floor(Date.now() / 1000);
     const byJti = await hs256({ sub: 'a', jti: 'revoked-one' });
     const other = await hs256({ sub: 'a', jti: 'kept' });
-    await store.revoke({ kind: 'token', value: 'revoked-one', at: Date.now() });
+    await store.revocations.revoke({ kind: 'token', value: 'revoked-one', at: Date.now() });
     const err = await refusal(auth.verify(byJti));
     expect(err).toMatchObject({ code: 'TOKEN_REVOKED' });
     await expect(auth.verify(other)).resolves.toMatchObject({ tokenId: 'kept' });
 
     const old = await hs256({ sub: 'b' }, { issuedAt: now - 60 });
-    await store.revoke({ kind: 'subject', value: 'b', at: (now - 30) * 1000 });
+    await store.revocations.revoke({ kind: 'subject', value: 'b', at: (now - 30) * 1000 });
     expect((await refusal(auth.verify(old))).code).toBe('TOKEN_REVOKED');
     // Minted after the revocation: accepted.
     await expect(auth.verify(await hs256({ sub: 'b' }, { issuedAt: now }))).resolves.toMatchObject({

@@ -12,6 +12,7 @@ import {
   tempStore,
   type TidingsProcess,
 } from '../process/tprocess.js';
+import { requireCapability } from '../../src/store/index.js';
 import { hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { tserver, type TServer } from '../tserver.js';
 import { chromiumAvailable, launchBrowser, openPage, screenshot, type TPage } from './tbrowser.js';
@@ -209,7 +210,7 @@ describe.skipIf(!chromiumAvailable())('console in Chromium', () => {
         Array.from({ length: 4 }, (_, i) => ({ type: `old.${i}`, inbox: 'gap' })),
       );
       await expect.poll(() => Date.now()).toBeGreaterThan(old[0]?.receivedAt ?? Infinity);
-      await server.app.store.purge(Date.now(), 2); // removes old.0 and old.1
+      await requireCapability(server.app.store, 'retention', 'the test').purge(Date.now(), 2); // removes old.0 and old.1
       opened = await openPage(browser, server.url);
       const { page, errors } = opened;
       // The page resumes (as after a drop) from a cursor retention has passed.

@@ -13,6 +13,7 @@ import {
   type TidingsSubscription,
 } from '../../src/client/index.js';
 import { StreamEndedError } from '../../src/errors.js';
+import { requireCapability } from '../../src/store/index.js';
 import { bearer, hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { tserver, type TServer } from '../tserver.js';
 import { waitFor } from '../transport/helpers.js';
@@ -160,7 +161,10 @@ describe('subscribe', () => {
     await waitFor(() => Date.now() > (gone?.receivedAt ?? Infinity), 'the clock');
     const cutoff = Date.now();
     const [kept] = await s.app.publish([{ type: 'g', inbox: 'sub-gap' }]);
-    const { purgedThrough } = await s.app.store.purge(cutoff, 100_000);
+    const { purgedThrough } = await requireCapability(s.app.store, 'retention', 'the test').purge(
+      cutoff,
+      100_000,
+    );
     expect(purgedThrough).toBe(gone?.seq);
     const gaps: unknown[] = [];
     const sub = createTidingsClient({ url: s.url, ...fast }).subscribe({

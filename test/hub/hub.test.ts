@@ -17,9 +17,9 @@ import {
 } from '../../src/hub/hub.js';
 import { toStreamSpec, type EventStreamArgs } from '../../src/schema/subscription.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { EventStore } from '../../src/store/types.js';
+import type { EventStore, FullEventStore } from '../../src/store/types.js';
 
-let store: EventStore;
+let store: FullEventStore;
 beforeEach(() => {
   store = createSqliteStore({ path: ':memory:' });
 });
@@ -244,7 +244,7 @@ describe('replay then live', () => {
   it('should signal a gap before replaying, when the cursor is older than the retained history', async () => {
     const old = await append(Array.from({ length: 6 }, () => ({ type: 'old', inbox: 'g' })));
     await until(() => Date.now() > (old[0]?.receivedAt ?? Infinity), 'the clock to move');
-    await store.purge(Date.now(), 4);
+    await store.retention.purge(Date.now(), 4);
     const horizon = old[3]?.seq as number;
     const hub = createHub({ store, replayBatch: 1 });
 
@@ -276,7 +276,7 @@ describe('replay then live', () => {
       ...store,
       // Between the first and second replay batch, retention removes the next four events.
       readAfter: async (afterSeq, clauses, limit) => {
-        if (reads++ === 1) await store.purge(Date.now(), 4);
+        if (reads++ === 1) await store.retention.purge(Date.now(), 4);
         return store.readAfter(afterSeq, clauses, limit);
       },
     };

@@ -1,9 +1,10 @@
 /** The sequencer: cursor order from an interleaving, lossy bus, filled from the store. */
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryBus } from '../../src/bus/memory.js';
 import type { StoredEvent } from '../../src/events/types.js';
 import { validateEventInput } from '../../src/events/validate.js';
-import { createSequencer, type Sequencer } from '../../src/hub/sequencer.js';
+import { createSequencer, needsSequencer, type Sequencer } from '../../src/hub/sequencer.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { EventStore } from '../../src/store/types.js';
 import { waitFor } from '../transport/helpers.js';
@@ -98,5 +99,20 @@ describe('sequencer', () => {
     sequencer.receive([e1]);
     await waitFor(() => delivered.length === 1, 'the next message');
     expect(delivered).toEqual([e1.seq]);
+  });
+});
+
+describe('needsSequencer', () => {
+  it('should feed the hub directly only from an ordered, lossless bus on a store that answers every commit', async () => {
+    const memory = createMemoryBus();
+    expect(needsSequencer(memory, store)).toBe(false);
+    // PostgreSQL's case: an append may commit after its caller was told it failed.
+    expect(needsSequencer(memory, { flags: { unconfirmedCommits: true } })).toBe(true);
+    // Redis's case, and each promise alone.
+    const shared = { ordered: false, lossless: false, shared: true };
+    expect(needsSequencer({ delivery: shared }, store)).toBe(true);
+    expect(needsSequencer({ delivery: { ...memory.delivery, ordered: false } }, store)).toBe(true);
+    expect(needsSequencer({ delivery: { ...memory.delivery, lossless: false } }, store)).toBe(true);
+    await memory.close();
   });
 });

@@ -12,7 +12,8 @@ import { SEE_EVERYTHING, SEVERITIES, type Severity } from '../../src/events/type
 import type { EventFilter, NewEvent, StoredEvent, Visibility } from '../../src/events/types.js';
 import { validateEventInput } from '../../src/events/validate.js';
 import type { PublishEventInput } from '../../src/events/validate.js';
-import type { EventOrder, EventStore, Page } from '../../src/store/types.js';
+import { requireCapability } from '../../src/store/index.js';
+import type { EventOrder, EventStore, Page, StoreCapability } from '../../src/store/types.js';
 import { teveryField } from '../tfields.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -52,10 +53,30 @@ export async function byIds(
   });
 }
 
+/** Every optional capability of a store. */
+const ALL_CAPABILITIES: readonly StoreCapability[] = ['retention', 'revocations'];
+
+/** Options of {@link testEventStore}. */
+export interface TestEventStoreOptions {
+  /**
+   * The optional capabilities the adapter has: the tests of the others are skipped, and a test
+   * checks the opened store has exactly these.
+   * @default every capability
+   */
+  capabilities?: readonly StoreCapability[];
+}
+
 /** Registers the contract suite for one adapter. `open` must return a fresh, empty store. */
-export function testEventStore(name: string, open: () => Promise<EventStore>): void {
+export function testEventStore(
+  name: string,
+  open: () => Promise<EventStore>,
+  options: TestEventStoreOptions = {},
+): void {
+  const has = new Set(options.capabilities ?? ALL_CAPABILITIES);
   describe(`EventStore contract: ${name}`, () => {
     let store: EventStore;
+    const retention = () => requireCapability(store, 'retention', 'the retention tests');
+    const revocations = () => requireCapability(store, 'revocations', 'the revocation tests');
 
     beforeEach(async () => {
       store = await open();
@@ -570,7 +591,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
       });
     });
 
-    describe('purge and the retention horizon', () => {
+    describe.skipIf(!has.has('retention'))('purge and the retention horizon', () => {
       /** Appends `events`, then waits until the clock has moved past their receipt time. */
       async function seedThenTick(events: NewEvent[]): Promise<StoredEvent[]> {
         const stored = await seed(events);
@@ -583,18 +604,21 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const old = await seedThenTick(series(5));
         const cutoff = Date.now();
         const kept = await seed([ev({ id: 'new' })]);
-        expect(await store.purgedThrough()).toBe(0);
+        expect(await retention().purgedThrough()).toBe(0);
 
-        expect(await store.purge(cutoff, 3)).toEqual({
+        expect(await retention().purge(cutoff, 3)).toEqual({
           deleted: 3,
           purgedThrough: old[2]?.seq,
         });
-        expect(await store.purge(cutoff, 3)).toEqual({
+        expect(await retention().purge(cutoff, 3)).toEqual({
           deleted: 2,
           purgedThrough: old[4]?.seq,
         });
-        expect(await store.purge(cutoff, 3)).toEqual({ deleted: 0, purgedThrough: old[4]?.seq });
-        expect(await store.purgedThrough()).toBe(old[4]?.seq);
+        expect(await retention().purge(cutoff, 3)).toEqual({
+          deleted: 0,
+          purgedThrough: old[4]?.seq,
+        });
+        expect(await retention().purgedThrough()).toBe(old[4]?.seq);
         expect(await query({})).toEqual(['new']);
         expect(ids(await byIds(store, ['e0', 'new']))).toEqual([null, 'new']);
         // The sequence goes on after the purged events; nothing is reused.
@@ -607,7 +631,7 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const old = await seedThenTick(series(4, (i) => ({ inbox: i % 2 ? 'a' : 'b' })));
         const cutoff = Date.now();
         await seed([ev({ id: 'kept', inbox: 'a' })]);
-        await store.purge(cutoff, 100);
+        await retention().purge(cutoff, 100);
         const clauses = compileFilter({ inboxes: ['a'] }, SEE_EVERYTHING);
         const batch = await store.readAfter(0, clauses, 10);
         expect(batch.purgedThrough).toBe(old[3]?.seq);
@@ -618,31 +642,55 @@ export function testEventStore(name: string, open: () => Promise<EventStore>): v
         const [first] = await seedThenTick([ev({ id: 'first' })]);
         const [second] = await seedThenTick([ev({ id: 'second' })]);
         await seed([ev({ id: 'third' })]);
-        const result = await store.purge(second?.receivedAt as number, 100);
+        const result = await retention().purge(second?.receivedAt as number, 100);
         expect(result).toEqual({ deleted: 1, purgedThrough: first?.seq });
         expect(await query({})).toEqual(['second', 'third']);
       });
 
       it('should reject a negative or fractional limit and change nothing', async () => {
         await seedThenTick(series(2));
-        await expect(store.purge(Date.now(), -1)).rejects.toThrow(/limit/);
-        await expect(store.purge(Date.now(), 1.5)).rejects.toThrow(/limit/);
+        await expect(retention().purge(Date.now(), -1)).rejects.toThrow(/limit/);
+        await expect(retention().purge(Date.now(), 1.5)).rejects.toThrow(/limit/);
         expect(await query({})).toEqual(['e0', 'e1']);
       });
     });
 
-    describe('revocations', () => {
+    describe.skipIf(!has.has('revocations'))('revocations', () => {
       it('should record revoked tokens and subjects, keeping the latest time of a subject', async () => {
-        expect(await store.revocations('jti-1', 'alice')).toEqual({ token: null, subject: null });
-        await store.revoke({ kind: 'token', value: 'jti-1', at: 1_000 });
-        await store.revoke({ kind: 'subject', value: 'alice', at: 2_000 });
-        await store.revoke({ kind: 'subject', value: 'alice', at: 1_500 });
-        expect(await store.revocations('jti-1', 'alice')).toEqual({ token: 1_000, subject: 2_000 });
-        await store.revoke({ kind: 'subject', value: 'alice', at: 3_000 });
-        expect(await store.revocations(null, 'alice')).toEqual({ token: null, subject: 3_000 });
+        expect(await revocations().lookup('jti-1', 'alice')).toEqual({
+          token: null,
+          subject: null,
+        });
+        await revocations().revoke({ kind: 'token', value: 'jti-1', at: 1_000 });
+        await revocations().revoke({ kind: 'subject', value: 'alice', at: 2_000 });
+        await revocations().revoke({ kind: 'subject', value: 'alice', at: 1_500 });
+        expect(await revocations().lookup('jti-1', 'alice')).toEqual({
+          token: 1_000,
+          subject: 2_000,
+        });
+        await revocations().revoke({ kind: 'subject', value: 'alice', at: 3_000 });
+        expect(await revocations().lookup(null, 'alice')).toEqual({ token: null, subject: 3_000 });
         // A token id and a subject with the same text are different things.
-        expect(await store.revocations('alice', 'jti-1')).toEqual({ token: null, subject: null });
+        expect(await revocations().lookup('alice', 'jti-1')).toEqual({
+          token: null,
+          subject: null,
+        });
       });
+    });
+
+    describe('capabilities', () => {
+      it('should have exactly the optional capabilities the suite was told of', () => {
+        const present = ALL_CAPABILITIES.filter((c) => store[c] !== undefined);
+        expect(present).toEqual(ALL_CAPABILITIES.filter((c) => has.has(c)));
+      });
+
+      it.skipIf(has.has('retention'))(
+        'should answer a horizon of 0 with every replay when it has no retention',
+        async () => {
+          await seed(series(2));
+          expect((await store.readAfter(0, [], 10)).purgedThrough).toBe(0);
+        },
+      );
     });
 
     describe('lastSeq', () => {

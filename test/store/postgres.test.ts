@@ -25,7 +25,7 @@ import {
   SCHEMA_VERSION,
   type PostgresStoreOptions,
 } from '../../src/store/postgres.js';
-import type { EventStore } from '../../src/store/types.js';
+import type { EventStore, FullEventStore } from '../../src/store/types.js';
 import { random } from '../trandom.js';
 import { testEventStore, byIds } from './contract.js';
 
@@ -69,9 +69,9 @@ const dropSchema = async (schema: string) => {
 /** A store on a schema of its own (fresh unless given), dropping the schema when it closes. */
 async function openIsolated(
   options: Partial<PostgresStoreOptions> = {},
-): Promise<EventStore & { schema: string }> {
+): Promise<FullEventStore & { schema: string }> {
   const schema = options.schema ?? freshSchema();
-  let store: EventStore;
+  let store: FullEventStore;
   try {
     store = await createPostgresStore({ url: PG_URL, ...options, schema });
   } catch (err) {
@@ -391,7 +391,7 @@ function postgresSuite(): void {
       const out = await store.append([ev('a'), ev('b')]);
       const received = out[1]?.event.receivedAt as number;
       while (Date.now() <= received) await new Promise((r) => setTimeout(r, 1));
-      expect(await store.purge(Date.now(), 10)).toEqual({
+      expect(await store.retention.purge(Date.now(), 10)).toEqual({
         deleted: 2,
         purgedThrough: out[1]?.event.seq,
       });

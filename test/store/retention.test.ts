@@ -4,11 +4,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateEventInput } from '../../src/events/validate.js';
 import { startRetention, type Retention } from '../../src/store/retention.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { EventStore } from '../../src/store/types.js';
+import type { EventStore, FullEventStore } from '../../src/store/types.js';
 import { waitFor } from '../transport/helpers.js';
 
 const DAY = 86_400_000;
-let store: EventStore;
+let store: FullEventStore;
 let retention: Retention | undefined;
 beforeEach(() => {
   store = createSqliteStore({ path: ':memory:' });
@@ -36,7 +36,7 @@ describe('retention', () => {
     let now = Date.now() + DAY + 1_000;
     retention = startRetention({ store, retentionMs: DAY, logger, batch: 10, now: () => now });
     expect(await retention.runOnce()).toBe(25);
-    expect(await store.purgedThrough()).toBe(stored.at(-1)?.seq);
+    expect(await store.retention.purgedThrough()).toBe(stored.at(-1)?.seq);
     expect(lines).toContainEqual(
       expect.objectContaining({ msg: '[retention] purged events', deleted: 25 }),
     );
@@ -58,12 +58,15 @@ describe('retention', () => {
     let fail = true;
     const flaky: EventStore = {
       ...store,
-      purge: (before, limit) => {
-        if (fail) {
-          fail = false;
-          return Promise.reject(new Error('disk on fire'));
-        }
-        return store.purge(before, limit);
+      retention: {
+        ...store.retention,
+        purge: (before, limit) => {
+          if (fail) {
+            fail = false;
+            return Promise.reject(new Error('disk on fire'));
+          }
+          return store.retention.purge(before, limit);
+        },
       },
     };
     retention = startRetention({
@@ -75,6 +78,6 @@ describe('retention', () => {
     });
     await waitFor(() => lines.some((l) => l.msg === '[retention] purged events'), 'a purge');
     expect(lines[0]?.msg).toMatch(/purge failed; it is retried/);
-    expect(await store.purgedThrough()).toBeGreaterThan(0);
+    expect(await store.retention.purgedThrough()).toBeGreaterThan(0);
   });
 });

@@ -38,6 +38,16 @@ const ev = (id: string, extra: Record<string, unknown> = {}): NewEvent =>
 
 testEventStore('sqlite :memory:', async () => createSqliteStore({ path: ':memory:' }));
 testEventStore('sqlite file', async () => createSqliteStore({ path: freshPath() }));
+// The core alone: what a backend without the optional capabilities must still do.
+testEventStore(
+  'sqlite core only',
+  async () => ({
+    ...createSqliteStore({ path: ':memory:' }),
+    retention: undefined,
+    revocations: undefined,
+  }),
+  { capabilities: [] },
+);
 
 describe('sqlite store', () => {
   it('should keep events across close and reopen, continuing the sequence without re-running migrations', async () => {

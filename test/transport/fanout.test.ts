@@ -57,12 +57,7 @@ afterAll(() => s.stop());
 const streamUrl = () => `${s.url}/graphql/stream`;
 
 /** The services of the running app, as `buildApp` wires them. */
-const services = (): Services => ({
-  store: s.app.store,
-  hub: s.app.hub,
-  publish: s.app.publish,
-  maxPageSize: 500,
-});
+const services = (): Services => s.app.services;
 
 /** Opens a raw distinct-connection stream and remembers it for cleanup. */
 async function track(query: string, variables: Record<string, unknown>): Promise<RawStream> {

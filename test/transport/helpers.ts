@@ -3,11 +3,10 @@
  * that are known to be registered with the hub before anything is published, and reading raw
  * Server-Sent Events off a plain `fetch` response.
  */
-import type { Client } from 'graphql-sse';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { parseFrames, type SseFrame } from '../../src/sse-frames.js';
 import type { EventStore } from '../../src/store/types.js';
-import { tserver, tsubscribe, type TServer } from '../tserver.js';
+import { tserver, tsubscribe, type TServer, type TSubscriber } from '../tserver.js';
 
 /** Polls `condition` every few milliseconds until it holds; rejects after `ms` naming `what`. */
 export async function waitFor(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -55,7 +54,7 @@ export function streams(getServer: () => TServer) {
   return {
     /** Subscribes and resolves once the hub registered the stream. */
     async open(
-      client: Client<boolean>,
+      client: TSubscriber,
       variables: Record<string, unknown> = {},
       query: string = STREAM_QUERY,
     ): Promise<Subscription> {
@@ -191,10 +190,15 @@ export function withLatency(store: EventStore): EventStore {
     getChildren: slow(store.getChildren),
     page: slow(store.page),
     readAfter: slow(store.readAfter),
-    purge: slow(store.purge),
-    purgedThrough: slow(store.purgedThrough),
-    revoke: slow(store.revoke),
-    revocations: slow(store.revocations),
+    retention: store.retention && {
+      purge: slow(store.retention.purge),
+      purgedThrough: slow(store.retention.purgedThrough),
+    },
+    revocations: store.revocations && {
+      revoke: slow(store.revocations.revoke),
+      lookup: slow(store.revocations.lookup),
+    },
+    flags: store.flags,
     lastSeq: slow(store.lastSeq),
     ping: slow(store.ping),
     close: store.close,

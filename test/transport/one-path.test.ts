@@ -157,10 +157,7 @@ describe('outside the stream engine', () => {
     const result = await subscribe({
       schema: s.app.schema,
       document: parse(SUBSCRIPTION),
-      contextValue: createContext(
-        { store: s.app.store, hub: s.app.hub, publish: s.app.publish, maxPageSize: 500 },
-        UNAUTHENTICATED_ADMIN,
-      ),
+      contextValue: createContext(s.app.services, UNAUTHENTICATED_ADMIN),
     });
     expect(Symbol.asyncIterator in result).toBe(false);
     expect(result).toMatchObject({ errors: [{ extensions: { code: 'BAD_REQUEST' } }] });

@@ -116,12 +116,6 @@ async function viaGraphqlJs(
   source = DOCUMENT,
   variableValues: Record<string, unknown> = VARIABLES,
 ) {
-  const services = {
-    store: t.s.app.store,
-    hub: t.s.app.hub,
-    publish: t.s.app.publish,
-    maxPageSize: 500,
-  };
   const before = t.s.app.hub.size;
   const document = parse(source);
   expect(validate(t.s.app.schema, document)).toEqual([]);
@@ -129,7 +123,7 @@ async function viaGraphqlJs(
     schema: referenceSchema(t.s.app.schema),
     document,
     variableValues,
-    contextValue: createContext(services, UNAUTHENTICATED_ADMIN),
+    contextValue: createContext(t.s.app.services, UNAUTHENTICATED_ADMIN),
   });
   if (!(Symbol.asyncIterator in result)) throw new Error(JSON.stringify(result));
   await waitFor(() => t.s.app.hub.size > before, 'the graphql-js stream');

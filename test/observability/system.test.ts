@@ -4,14 +4,14 @@
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { StoreError } from '../src/errors.js';
-import type { PublishEventInput } from '../src/events/validate.js';
-import { createSqliteStore } from '../src/store/sqlite.js';
-import type { EventStore } from '../src/store/types.js';
-import { createSystemEvents } from '../src/system.js';
-import { bearer, hs256, JWT_CONFIG } from './auth/tokens.js';
-import { tserver } from './tserver.js';
-import { dataOf, rawStream, waitFor, type RawStream } from './transport/helpers.js';
+import { StoreError } from '../../src/errors.js';
+import type { PublishEventInput } from '../../src/events/validate.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import type { EventStore } from '../../src/store/types.js';
+import { createSystemEvents } from '../../src/observability/system.js';
+import { bearer, hs256, JWT_CONFIG } from '../auth/tokens.js';
+import { tserver } from '../tserver.js';
+import { dataOf, rawStream, waitFor, type RawStream } from '../transport/helpers.js';
 
 const STREAM =
   'subscription($inboxes: [String!]) { eventStream(inboxes: $inboxes) { type inbox severity body } }';

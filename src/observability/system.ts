@@ -5,9 +5,9 @@
  * how many were folded into it.
  */
 import type { Logger } from 'pino';
-import { StoreBlockedError } from './errors.js';
-import type { PublishFn } from './publish/publisher.js';
-import { SYSTEM_INBOX, type Severity } from './events/types.js';
+import { StoreBlockedError } from '../errors.js';
+import type { PublishFn } from '../publish/publisher.js';
+import { SYSTEM_INBOX, type Severity } from '../events/types.js';
 
 /** Options of {@link createSystemEvents}. */
 export interface SystemEventsOptions {

@@ -16,9 +16,9 @@ import {
   Registry,
   type Metric,
 } from 'prom-client';
-import type { StoredEvent } from './events/types.js';
-import type { EventStore } from './store/types.js';
-import type { StreamMode } from './stream/types.js';
+import type { StoredEvent } from '../events/types.js';
+import type { EventStore } from '../store/types.js';
+import type { StreamMode } from '../stream/types.js';
 
 /** Why a stream ended, as counted by `tidings_streams_ended_total{reason}`. */
 export const STREAM_END_REASONS = [
@@ -221,11 +221,11 @@ export function createMetrics(): Metrics {
  * `append` also counts the events it created into `published`. Getters and other properties read
  * through, so methods added to the store later are measured too.
  */
-function measured(
-  store: EventStore,
+function measured<T extends object>(
+  store: T,
   timerFor: (op: string) => Histogram.Internal<string>,
   published: Counter,
-): EventStore {
+): T {
   const result: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (
@@ -237,6 +237,11 @@ function measured(
       if (seen.has(key) || key === 'constructor' || key === 'close') continue;
       seen.add(key);
       const value: unknown = descriptor.value;
+      if (key === 'retention' || key === 'revocations') {
+        // A capability's methods are store calls too, timed under their own names.
+        if (value) result[key] = measured(value as object, timerFor, published);
+        continue;
+      }
       if (typeof value !== 'function') {
         Object.defineProperty(result, key, {
           enumerable: true,
@@ -272,6 +277,7 @@ function measured(
     }
   }
   // `close` stays the store's own, bound, so closing never goes through a timer.
-  result.close = () => store.close();
-  return result as unknown as EventStore;
+  const { close } = store as Partial<EventStore>;
+  if (close) result.close = () => close.call(store);
+  return result as T;
 }
