@@ -131,6 +131,20 @@ export function toStoredEvent(row: EventRow): StoredEvent {
  * {@link NewEvent}) at its place in the stream.
  */
 export function storedEvent(e: NewEvent, seq: number, receivedAt: number): StoredEvent {
-  const { generatedId: _generated, ...fields } = e;
-  return { ...fields, seq, cursor: encodeCursor(seq), receivedAt };
+  // Fields are copied one by one, always in the same order, so every stored event has the same
+  // shape: an object rest (`{ generatedId, ...fields }`) builds a slow dictionary-mode object per
+  // event, which cost a third of the throughput of batched publishes.
+  const values = e as unknown as Record<string, unknown>;
+  const event: Record<string, unknown> = {};
+  for (let i = 0; i < FIELD_NAMES.length; i++) {
+    const name = FIELD_NAMES[i] as EventFieldName;
+    event[name] = values[name];
+  }
+  event.seq = seq;
+  event.cursor = encodeCursor(seq);
+  event.receivedAt = receivedAt;
+  return event as unknown as StoredEvent;
 }
+
+/** The names of the fields of an event, in the table's order. */
+const FIELD_NAMES: readonly EventFieldName[] = FIELD_LIST.map((f) => f.name);
