@@ -14,7 +14,7 @@ export type StreamItem = StoredEvent | HistoryGapError;
  * history yields a {@link HistoryGapError} (not thrown: the stream goes on) before the events.
  */
 export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator<StreamItem> {
-  const queue: StreamItem[] = [];
+  const buffered: StreamItem[] = [];
   let ended = false;
   let failure: Error | null = null;
   let wake: (() => void) | null = null;
@@ -24,11 +24,11 @@ export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator
   };
   const stream = hub.open(spec, {
     deliver(event) {
-      queue.push(event);
+      buffered.push(event);
       notify();
     },
     gap({ afterSeq, purgedThrough }) {
-      queue.push(new HistoryGapError(encodeCursor(afterSeq), encodeCursor(purgedThrough)));
+      buffered.push(new HistoryGapError(encodeCursor(afterSeq), encodeCursor(purgedThrough)));
       notify();
     },
     end(error) {
@@ -39,7 +39,7 @@ export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator
   });
   const finish = async (): Promise<IteratorResult<StreamItem>> => {
     ended = true;
-    queue.length = 0;
+    buffered.length = 0;
     stream.close();
     notify();
     return { done: true, value: undefined };
@@ -50,7 +50,7 @@ export function iterateStream(hub: Hub, spec: StreamSpec): AsyncIterableIterator
     },
     async next() {
       for (;;) {
-        const event = queue.shift();
+        const event = buffered.shift();
         if (event) return { done: false, value: event };
         if (failure) {
           const err = failure;

@@ -57,7 +57,7 @@ interface Pending {
  * atomically, and acknowledged only after the store committed it. Events that already existed
  * (idempotent retries) are returned but not delivered again.
  *
- * Group commit: calls are queued and appended by one loop, which takes every call waiting (up to
+ * Group commit: calls wait in line and are appended by one loop, which takes every call waiting (up to
  * `maxGroupEvents` events) into a single `store.append` — one transaction, in arrival order — and
  * then gives each caller its own outcomes. The loop starts on the next turn of the event loop
  * (`setImmediate`), so the requests that arrived together share a commit, and calls that arrive
@@ -66,20 +66,20 @@ interface Pending {
  * batch stays atomic either way.
  *
  * When the store is unavailable (it did not answer within its deadline), the callers of the group
- * and every caller queued behind it get a `StoreUnavailableError` at once, with their events' ids
- * in `extensions.ids`: retrying caller by caller, or letting the queue wait, would keep each of
+ * and every caller waiting behind it get a `StoreUnavailableError` at once, with their events' ids
+ * in `extensions.ids`: retrying caller by caller, or letting the callers behind them wait, would keep each of
  * them one more deadline. The events may have been stored: a retry with the same ids is safe.
  */
 export function createPublisher(options: PublisherOptions): PublishFn {
   const { store, bus, limits, logger } = options;
   const maxBatch = options.maxBatch ?? 1000;
   const maxGroupEvents = options.maxGroupEvents ?? 1000;
-  const queue: Pending[] = [];
+  const waiting: Pending[] = [];
   /** Whether the commit loop is scheduled or running. */
   let draining = false;
 
   /** Hands stored events to the bus; the events are stored, so a failure is only logged. */
-  function dispatch(outcomes: readonly AppendOutcome[]): void {
+  function toBus(outcomes: readonly AppendOutcome[]): void {
     const created = outcomes.filter((o) => o.created).map((o) => o.event);
     if (created.length === 0) return;
     // The events are stored: a bus failure must not turn the acknowledged publish into an error.
@@ -118,7 +118,7 @@ export function createPublisher(options: PublisherOptions): PublishFn {
       outcomes = await store.append(only ? only.events : group.flatMap((p) => p.events));
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
-        unavailable(err, [...group, ...queue.splice(0)]);
+        unavailable(err, [...group, ...waiting.splice(0)]);
         return err;
       }
       if (only) {
@@ -135,7 +135,7 @@ export function createPublisher(options: PublisherOptions): PublishFn {
       }
       return null;
     }
-    dispatch(outcomes);
+    toBus(outcomes);
     let offset = 0;
     for (const pending of group) {
       pending.resolve(outcomes.slice(offset, offset + pending.events.length));
@@ -144,29 +144,29 @@ export function createPublisher(options: PublisherOptions): PublishFn {
     return null;
   }
 
-  /** Takes the next group off the queue: at least one caller, then up to `maxGroupEvents`. */
+  /** Takes the next group of the waiting callers: at least one caller, then up to `maxGroupEvents`. */
   function nextGroup(): Pending[] {
     let count = 1;
-    let size = (queue[0] as Pending).events.length;
-    while (count < queue.length) {
-      const more = (queue[count] as Pending).events.length;
+    let size = (waiting[0] as Pending).events.length;
+    while (count < waiting.length) {
+      const more = (waiting[count] as Pending).events.length;
       if (size + more > maxGroupEvents) break;
       size += more;
       count++;
     }
-    return queue.splice(0, count);
+    return waiting.splice(0, count);
   }
 
-  // Append-then-dispatch runs one group at a time, so events reach the bus in cursor order: the
+  // Append-then-publish-to-the-bus runs one group at a time, so events reach the bus in cursor order: the
   // hub never goes back in the sequence, so an event dispatched after a newer one would be
   // skipped by the streams that already saw the newer one.
   async function drain(): Promise<void> {
     try {
-      while (queue.length > 0) await commit(nextGroup());
+      while (waiting.length > 0) await commit(nextGroup());
     } catch (err) {
       // commit() answers its callers, whatever the store does: this is a bug. Fail the rest.
       logger.error({ err }, '[events] the publish loop failed');
-      for (const pending of queue.splice(0)) pending.reject(err);
+      for (const pending of waiting.splice(0)) pending.reject(err);
     } finally {
       draining = false;
     }
@@ -204,7 +204,11 @@ export function createPublisher(options: PublisherOptions): PublishFn {
       return Promise.reject(err);
     }
     return new Promise<StoredEvent[]>((resolve, reject) => {
-      queue.push({ events, resolve: (outcomes) => resolve(outcomes.map((o) => o.event)), reject });
+      waiting.push({
+        events,
+        resolve: (outcomes) => resolve(outcomes.map((o) => o.event)),
+        reject,
+      });
       if (!draining) {
         draining = true;
         setImmediate(() => void drain());
