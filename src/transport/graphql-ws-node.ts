@@ -131,8 +131,9 @@ export function textFrameStart(length: number, prefix: Buffer): Buffer {
  * A `ws` socket as the protocol sees it; `raw` is its TCP socket.
  *
  * A `prefixed` message (a `next`: its operation's prefix, then the result's bytes shared by every
- * socket of the group) is framed here and written on `raw` in one corked `writev` of [header and
- * prefix, body], so the body is never copied. That bypasses ws's `Sender`, which is safe when no
+ * socket of the group) is framed here and written on `raw` as [header and prefix, body], corked
+ * with the other frames of the same tick into one `writev`, so the body is never copied. That
+ * bypasses ws's `Sender`, which is safe when no
  * extension was negotiated (permessage-deflate is off, see the server's options): the `Sender`
  * then writes each frame synchronously (`send` → `dispatch` → `sendFrame`, which corks and writes
  * header and data at once) and never queues one (only compression and Blob data set its `_state`
@@ -145,6 +146,20 @@ export function adaptWebSocket(ws: WebSocket, raw: NetSocket): WsSocket {
   let draining: Promise<void> | null = null;
   // Fixed by the handshake, which is over.
   const ownFrames = ws.extensions === '';
+  // The hub delivers the events of one commit in one tick: corked until the next tick, a socket
+  // sends all of their frames in one `writev` (as `node:http` does with a response's chunks),
+  // instead of one system call per frame. Frames ws writes meanwhile are held in order with them.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    raw.uncork();
+  };
+  const holdUntilNextTick = () => {
+    if (corked) return;
+    corked = true;
+    raw.cork();
+    process.nextTick(uncork);
+  };
   return {
     send(message) {
       if (ws.readyState === WebSocket.OPEN) ws.send(message, { binary: false });
@@ -167,10 +182,15 @@ export function adaptWebSocket(ws: WebSocket, raw: NetSocket): WsSocket {
           length = total;
           start = textFrameStart(total, prefix);
         }
-        raw.cork();
+        holdUntilNextTick();
         raw.write(start);
         raw.write(body);
-        raw.uncork();
+        // A burst (a replay, a large commit) goes out in batches of a socket buffer: what is
+        // held stays small, and a client that reads is never taken for a slow consumer.
+        if (raw.writableLength >= raw.writableHighWaterMark) {
+          raw.uncork();
+          raw.cork();
+        }
       };
     },
     full: () => raw.writableNeedDrain,

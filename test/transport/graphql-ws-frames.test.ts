@@ -105,11 +105,14 @@ describe('graphql-ws next frames', () => {
     const send = server.prefixed(PREFIX);
     const body = tbody(65_536, 'x');
     client.pause();
-    // Until the kernel's buffers are full too, and bytes wait in the process.
+    // Until the kernel's buffers are full too, and bytes still wait in the process once the
+    // frames held for the tick were written.
     let sent = 0;
-    while (server.queuedBytes() === 0 && sent < 10_000) {
+    while (sent < 10_000) {
       send(body);
       sent++;
+      await new Promise((resolve) => setImmediate(resolve));
+      if (server.queuedBytes() > 0) break;
     }
     expect(server.queuedBytes()).toBeGreaterThan(0);
     expect(server.full()).toBe(true);
@@ -120,6 +123,23 @@ describe('graphql-ws next frames', () => {
     expect(server.full()).toBe(false);
     await waitFor(() => received.length === sent, 'every queued message');
     expect(received.every((m) => m.text.length === 65_536)).toBe(true);
+  });
+
+  it('should send the frames written in one tick together, in their order', async () => {
+    const { server, received } = await tpair(false);
+    const send = server.prefixed(PREFIX);
+    const expected: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const body = tbody(300, String.fromCharCode(0x61 + i));
+      send(body);
+      expected.push(Buffer.concat([PREFIX, body]).toString());
+    }
+    server.send('{"type":"complete","id":"op-1"}');
+    expected.push('{"type":"complete","id":"op-1"}');
+    // Held in the process until the tick ends, then written at once.
+    expect(server.queuedBytes()).toBeGreaterThan(20 * 300);
+    await waitFor(() => received.length === expected.length, 'every message');
+    expect(received.map((m) => m.text)).toEqual(expected);
   });
 
   it('should write nothing once the closing handshake started', async () => {
