@@ -104,13 +104,94 @@ const textOf = (data: RawData): string =>
       ? data.toString('utf8')
       : Buffer.from(new Uint8Array(data)).toString('utf8');
 
-/** A `ws` socket as the protocol sees it; `raw` is its TCP socket. */
-function adapt(ws: WebSocket, raw: NetSocket): WsSocket {
+/**
+ * The start of an unmasked, unfragmented text frame whose payload is `length` bytes and begins
+ * with `prefix`: the frame header (RFC 6455 §5.2: 2 bytes up to 125, 4 up to 65535, else 10),
+ * then `prefix`. A server's frames are never masked (§5.1), so the payload follows as it is.
+ */
+export function textFrameStart(length: number, prefix: Buffer): Buffer {
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const start = Buffer.allocUnsafe(headerLength + prefix.length);
+  start[0] = 0x81; // FIN, opcode 1 (text)
+  if (headerLength === 2) {
+    start[1] = length;
+  } else if (headerLength === 4) {
+    start[1] = 126;
+    start.writeUInt16BE(length, 2);
+  } else {
+    start[1] = 127;
+    start.writeUInt16BE(0, 2);
+    start.writeUIntBE(length, 4, 6);
+  }
+  prefix.copy(start, headerLength);
+  return start;
+}
+
+/**
+ * A `ws` socket as the protocol sees it; `raw` is its TCP socket.
+ *
+ * A `prefixed` message (a `next`: its operation's prefix, then the result's bytes shared by every
+ * socket of the group) is framed here and written on `raw` as [header and prefix, body], corked
+ * with the other frames of the same tick into one `writev`, so the body is never copied. That
+ * bypasses ws's `Sender`, which is safe when no
+ * extension was negotiated (permessage-deflate is off, see the server's options): the `Sender`
+ * then writes each frame synchronously (`send` → `dispatch` → `sendFrame`, which corks and writes
+ * header and data at once) and never queues one (only compression and Blob data set its `_state`
+ * and fill its `_queue`), so a frame of ours can never land inside one of its frames. Bytes
+ * written here are in `raw`'s writable buffer, which `bufferedAmount`, `writableNeedDrain` and
+ * `drain` all see. Otherwise, or before the socket is open, messages go through `ws.send`.
+ */
+export function adaptWebSocket(ws: WebSocket, raw: NetSocket): WsSocket {
   /** One promise for every operation waiting on the same full buffer. */
   let draining: Promise<void> | null = null;
+  // Fixed by the handshake, which is over.
+  const ownFrames = ws.extensions === '';
+  // The hub delivers the events of one commit in one tick: corked until the next tick, a socket
+  // sends all of their frames in one `writev` (as `node:http` does with a response's chunks),
+  // instead of one system call per frame. Frames ws writes meanwhile are held in order with them.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    raw.uncork();
+  };
+  const holdUntilNextTick = () => {
+    if (corked) return;
+    corked = true;
+    raw.cork();
+    process.nextTick(uncork);
+  };
   return {
     send(message) {
       if (ws.readyState === WebSocket.OPEN) ws.send(message, { binary: false });
+    },
+    prefixed(prefix) {
+      if (!ownFrames) {
+        return (body) => {
+          if (ws.readyState === WebSocket.OPEN) {
+            ws.send(Buffer.concat([prefix, body]), { binary: false });
+          }
+        };
+      }
+      // Consecutive results are often the same size: the frame start is then reused.
+      let length = -1;
+      let start = prefix;
+      return (body) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        const total = prefix.length + body.length;
+        if (total !== length) {
+          length = total;
+          start = textFrameStart(total, prefix);
+        }
+        holdUntilNextTick();
+        raw.write(start);
+        raw.write(body);
+        // A burst (a replay, a large commit) goes out in batches of a socket buffer: what is
+        // held stays small, and a client that reads is never taken for a slow consumer.
+        if (raw.writableLength >= raw.writableHighWaterMark) {
+          raw.uncork();
+          raw.cork();
+        }
+      };
     },
     full: () => raw.writableNeedDrain,
     queuedBytes: () => ws.bufferedAmount,
@@ -246,7 +327,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', early);
       open.add(ws);
-      const connection = protocol.opened(adapt(ws, socket as NetSocket), req, reqId);
+      const connection = protocol.opened(adaptWebSocket(ws, socket as NetSocket), req, reqId);
       ws.on('message', (data) => connection.message(textOf(data)));
       socket.on('drain', () => connection.drain());
       ws.on('error', (err) => logger.debug({ err, reqId }, 'websocket error'));

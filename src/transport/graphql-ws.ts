@@ -3,8 +3,9 @@
  * socket: `connection_init` (authenticated, within a deadline) and `connection_ack`, `ping` and
  * `pong` both ways, then `subscribe` / `next` / `error` / `complete` per operation id. Every
  * operation, subscriptions as well as queries and mutations, runs on the stream engine
- * (`StreamService`), which serialises each result once per group: a `next` frame only wraps that
- * JSON text in `{"id":..,"type":"next","payload":...}`.
+ * (`StreamService`), which serialises each result once per group. Its UTF-8 bytes (with the
+ * closing `}`) are made once per event and shared by every socket: each socket only puts its own
+ * prefix `{"id":..,"type":"next","payload":` before them (see {@link WsSocket.prefixed}).
  *
  * It knows no socket library: `graphql-ws-node.ts` adapts the `ws` package to {@link WsSocket}.
  */
@@ -56,6 +57,12 @@ export const CloseCode = {
 export interface WsSocket {
   /** Sends one text message; ignored once the socket is closing. */
   send(message: string | Buffer): void;
+  /**
+   * A sender of text messages that are `prefix` followed by a body: the body is shared by many
+   * sockets (the bytes of one result), so it is written as it is, never copied or changed.
+   * Ignored once the socket is closing, like {@link send}.
+   */
+  prefixed(prefix: Buffer): (body: Buffer) => void;
   /** Whether the send buffer is full: what is sent now waits in memory. */
   full(): boolean;
   /** Bytes waiting to be sent. */
@@ -217,22 +224,21 @@ export function payloadToken(payload: Record<string, unknown> | null): string | 
   return token;
 }
 
-const CLOSE_BRACE = Buffer.from('}');
-
-/** The last result's JSON and its bytes. */
+/** The last result's JSON, and the end of a `next` message carrying it. */
 let lastPayload = '';
-let lastBytes = Buffer.alloc(0);
+let lastBody = Buffer.from('}');
 
 /**
- * The UTF-8 bytes of a result's JSON. The engine hands every operation of a group the same
- * string, one after the other: it is encoded once, and each socket's message only copies it.
+ * The end of a `next` message, `<payload>}`, as UTF-8: what follows the operation's prefix. The
+ * engine hands every operation of a group the same string, one after the other, so it is encoded
+ * once per event and every socket writes the same Buffer.
  */
-function encoded(payload: string): Buffer {
+function nextBody(payload: string): Buffer {
   if (payload !== lastPayload) {
     lastPayload = payload;
-    lastBytes = Buffer.from(payload);
+    lastBody = Buffer.from(`${payload}}`);
   }
-  return lastBytes;
+  return lastBody;
 }
 
 /** The error a socket's operations end with when its token expires. */
@@ -301,11 +307,20 @@ export function createGraphQLWsServer<Request>(
     s.socket.close(code, reason);
   }
 
-  /** Sends a frame; a socket whose queue passes the limits is a slow consumer. */
-  function send(s: Socket, frame: string | Buffer, watch: ReturnType<StreamService['watchQueue']>) {
+  /**
+   * Sends a message (a string), or the body of a `next` (a Buffer) with `sendNext`; a socket whose
+   * queue passes the limits is a slow consumer.
+   */
+  function send(
+    s: Socket,
+    frame: string | Buffer,
+    watch: ReturnType<StreamService['watchQueue']>,
+    sendNext: (body: Buffer) => void,
+  ) {
     if (s.closed) return;
     const wasFull = s.socket.full();
-    s.socket.send(frame);
+    if (typeof frame === 'string') s.socket.send(frame);
+    else sendNext(frame);
     if (s.slow || !s.socket.full()) return;
     if (!watch.wrote(s.socket.queuedBytes(), wasFull)) return;
     s.slow = true;
@@ -419,10 +434,12 @@ export function createGraphQLWsServer<Request>(
       return;
     }
     const idJson = JSON.stringify(id);
-    const nextPrefix = Buffer.from(`{"id":${idJson},"type":"next","payload":`);
+    // A `next` frame is the shared body of its message, a Buffer; every other frame is a whole
+    // message, a string.
+    const sendNext = s.socket.prefixed(Buffer.from(`{"id":${idJson},"type":"next","payload":`));
     const encoder: FrameEncoder = {
       shareKey: null,
-      next: (payload) => Buffer.concat([nextPrefix, encoded(payload), CLOSE_BRACE]),
+      next: nextBody,
       complete: () => `{"id":${idJson},"type":"complete"}`,
     };
     const entry: { running: RunningOperation | null } = { running: null };
@@ -431,7 +448,7 @@ export function createGraphQLWsServer<Request>(
       prepared,
       {
         encoder,
-        write: (frame) => send(s, frame, watch(s)),
+        write: (frame) => send(s, frame, watch(s), sendNext),
         drained: () => (s.closed ? null : s.socket.drained()),
         done: () => {
           if (s.operations.get(id) === entry) s.operations.delete(id);
