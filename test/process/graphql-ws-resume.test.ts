@@ -5,23 +5,21 @@
  * refused connection while the server is down), receive the acknowledged sequence exactly once
  * and in order.
  */
-import { createClient, type Client } from 'graphql-ws';
+import { createClient } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   cleanupProcesses,
-  describeFailure,
   pause,
   publishUntilAcked,
   readAll,
-  RESUME_SUBSCRIPTION,
+  resumingSubscriber,
   sequenceProblems,
   startTidings,
   tempStore,
   waitUntil,
   within,
   type IdCursor,
-  type ResumingSubscriber,
   type TestEventInput,
 } from './tprocess.js';
 
@@ -30,79 +28,6 @@ afterEach(async () => {
   for (const stop of stoppers.splice(0)) stop();
   await cleanupProcesses();
 });
-
-/**
- * Subscribes with graphql-ws's client (no retries of its own) to
- * `eventStream(inboxes: [inbox], after: <last cursor>)` at `ws://…/graphql`, and subscribes again
- * with the last cursor it received whenever the operation errors or completes.
- */
-function wsResumingSubscriber(url: string, inbox: string, after: string): ResumingSubscriber {
-  const received: IdCursor[] = [];
-  const ids = new Set<string>();
-  const errorCodes: string[] = [];
-  const endings: string[] = [];
-  let lastCursor = after;
-  let connections = 0;
-  let stopped = false;
-  let client: Client | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  const subscribe = () => {
-    if (stopped) return;
-    connections++;
-    const current = createClient({
-      url: `${url.replace(/^http/, 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-    });
-    client = current;
-    let ended = false;
-    const finish = (how: string) => {
-      if (ended) return;
-      ended = true;
-      endings.push(how);
-      void current.dispose();
-      if (!stopped) timer = setTimeout(subscribe, 100);
-    };
-    current.subscribe<{ eventStream: IdCursor }>(
-      { query: RESUME_SUBSCRIPTION, variables: { inboxes: [inbox], after: lastCursor } },
-      {
-        next: (result) => {
-          for (const e of result.errors ?? []) {
-            errorCodes.push(String((e.extensions as { code?: string } | undefined)?.code));
-          }
-          const event = result.data?.eventStream;
-          if (!event) return;
-          received.push({ id: event.id, cursor: event.cursor });
-          ids.add(event.id);
-          lastCursor = event.cursor;
-        },
-        error: (err) =>
-          finish(
-            `error: ${err instanceof Error ? describeFailure(err) : String((err as { code?: number }).code)}`,
-          ),
-        complete: () => finish('complete'),
-      },
-    );
-  };
-  subscribe();
-  return {
-    received,
-    ids,
-    get lastCursor() {
-      return lastCursor;
-    },
-    errorCodes,
-    endings,
-    get connections() {
-      return connections;
-    },
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-      void client?.dispose();
-    },
-  };
-}
 
 const testEvent = (id: string, inbox: string, n: number): TestEventInput => ({
   id,
@@ -125,7 +50,18 @@ describe('graphql-ws subscribers across restarts', () => {
     ).acked as [IdCursor];
 
     const subscribers = Array.from({ length: 10 }, () =>
-      wsResumingSubscriber(url, inbox, genesis.cursor),
+      resumingSubscriber({
+        url,
+        inbox,
+        after: genesis.cursor,
+        // graphql-ws's own client, no retries of its own: the subscriber resumes with `after`.
+        connect: () =>
+          createClient({
+            url: `${url.replace(/^http/, 'ws')}/graphql`,
+            webSocketImpl: WebSocket,
+            retryAttempts: 0,
+          }),
+      }),
     );
     stoppers.push(() => subscribers.forEach((s) => s.stop()));
 

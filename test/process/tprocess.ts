@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type Client } from 'graphql-sse';
+import { createClient } from 'graphql-sse';
 import { tcli, type TProcess } from '../cli/tcli.js';
 import { parseFrames, type SseFrame } from '../../src/sse-frames.js';
 
@@ -282,10 +282,16 @@ export async function publishUntilAcked(
   }
 }
 
-/** A short description of a failed `fetch`: its cause's code or message. */
+/**
+ * A short description of a failure: a failed `fetch`'s cause's code or message, an error's
+ * message, or the code of a WebSocket close event (what the graphql-ws client reports).
+ */
 export function describeFailure(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  if (cause) return cause.code ?? cause.message ?? String(cause);
+  if (err instanceof Error) return err.message;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === undefined ? String(err) : String(code);
 }
 
 /** The `events` page the store is read back with. */
@@ -372,6 +378,27 @@ export interface ResumeOptions {
    * @default 100
    */
   backoffMs?: number;
+  /**
+   * Makes the client of one connection (with no retries of its own).
+   * @default the graphql-sse client, distinct-connections mode, at `<url>/graphql/stream`
+   */
+  connect?: () => SubscribingClient;
+}
+
+/** What a resuming subscriber needs of a client: the graphql-sse and graphql-ws clients both fit. */
+export interface SubscribingClient {
+  subscribe(
+    payload: { query: string; variables: Record<string, unknown> },
+    sink: {
+      next(result: {
+        data?: { eventStream: IdCursor } | null;
+        errors?: readonly { extensions?: unknown }[];
+      }): void;
+      error(err: unknown): void;
+      complete(): void;
+    },
+  ): () => void;
+  dispose(): unknown;
 }
 
 /** The subscription of the resuming subscribers. */
@@ -380,14 +407,18 @@ export const RESUME_SUBSCRIPTION = `subscription ($inboxes: [String!], $after: S
 }`;
 
 /**
- * Subscribes with the real graphql-sse client (distinct-connections mode, no retries of its own)
- * to `eventStream(inboxes: [inbox], after: <last cursor>)`, and resubscribes with the last cursor
+ * Subscribes with a real client (by default graphql-sse's, distinct-connections mode, no retries of
+ * its own; see {@link ResumeOptions.connect}) to `eventStream(inboxes: [inbox], after: <last cursor>)`, and resubscribes with the last cursor
  * it received whenever the subscription errors or completes — after a `SHUTTING_DOWN` frame, a
  * dropped connection, or a refused one while the server is down — until {@link
  * ResumingSubscriber.stop}.
  */
 export function resumingSubscriber(options: ResumeOptions): ResumingSubscriber {
   const { url, inbox, backoffMs = 100 } = options;
+  const connect =
+    options.connect ??
+    (() =>
+      createClient({ url: `${url}/graphql/stream`, singleConnection: false, retryAttempts: 0 }));
   const received: IdCursor[] = [];
   const ids = new Set<string>();
   const errorCodes: string[] = [];
@@ -395,27 +426,23 @@ export function resumingSubscriber(options: ResumeOptions): ResumingSubscriber {
   let lastCursor = options.after;
   let connections = 0;
   let stopped = false;
-  let client: Client | null = null;
+  let client: SubscribingClient | null = null;
   let timer: NodeJS.Timeout | undefined;
 
   const subscribe = () => {
     if (stopped) return;
     connections++;
-    client = createClient({
-      url: `${url}/graphql/stream`,
-      singleConnection: false,
-      retryAttempts: 0,
-    });
+    client = connect();
     const current = client;
     let ended = false;
     const finish = (how: string) => {
       if (ended) return;
       ended = true;
       endings.push(how);
-      current.dispose();
+      void current.dispose();
       if (!stopped) timer = setTimeout(subscribe, backoffMs);
     };
-    current.subscribe<{ eventStream: IdCursor }>(
+    current.subscribe(
       { query: RESUME_SUBSCRIPTION, variables: { inboxes: [inbox], after: lastCursor } },
       {
         next: (result) => {
