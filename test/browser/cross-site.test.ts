@@ -8,8 +8,6 @@
  * site).
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -17,7 +15,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { STREAM_QUERY } from '../transport/helpers.js';
 import { tserver, type TServer } from '../tserver.js';
-import { chromiumAvailable, launchBrowser, openPage, type TPage } from './tbrowser.js';
+import {
+  chromiumAvailable,
+  launchBrowser,
+  openPage,
+  otherOrigin,
+  type OtherOrigin,
+  type TPage,
+} from './tbrowser.js';
 
 const PUBLISH = 'mutation { publishEvent(input: { type: "cross.site", inbox: "x" }) { id } }';
 const QUERY = '{ events(first: 5) { edges { node { id message } } } }';
@@ -146,7 +151,7 @@ async function postForms(page: Page, target: string): Promise<number[]> {
 
 describe.skipIf(!chromiumAvailable())('a page of another origin in Chromium', () => {
   let browser: Browser;
-  let attacker: Server;
+  let attacker: OtherOrigin | undefined;
   let attackerPort: number;
   let opened: TPage | null = null;
   let s: TServer | null = null;
@@ -158,12 +163,8 @@ describe.skipIf(!chromiumAvailable())('a page of another origin in Chromium', ()
     heapDir = mkdtempSync(join(tmpdir(), 'tidings-cross-site-'));
     process.env.TIDINGS_HEAP_DIR = heapDir;
     browser = await launchBrowser();
-    attacker = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><title>elsewhere</title><body></body>');
-    });
-    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
-    attackerPort = (attacker.address() as AddressInfo).port;
+    attacker = await otherOrigin();
+    attackerPort = attacker.port;
   });
   afterEach(async () => {
     await opened?.context.close();
@@ -173,7 +174,7 @@ describe.skipIf(!chromiumAvailable())('a page of another origin in Chromium', ()
   });
   afterAll(async () => {
     await browser?.close();
-    await new Promise((resolve) => attacker?.close(resolve));
+    await attacker?.close();
     if (previousHeapDir === undefined) delete process.env.TIDINGS_HEAP_DIR;
     else process.env.TIDINGS_HEAP_DIR = previousHeapDir;
     rmSync(heapDir, { recursive: true, force: true });

@@ -4,6 +4,8 @@
  * screenshots saved under `test-artifacts/`.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -82,4 +84,27 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/** A server of another origin, where an attacker's page is opened; see {@link otherOrigin}. */
+export interface OtherOrigin {
+  /** Its port on 127.0.0.1. */
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves an empty page on 127.0.0.1 and a free port: another origin than the server's, from which
+ * a test opens what a page of any site could.
+ */
+export async function otherOrigin(): Promise<OtherOrigin> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>elsewhere</title><body></body>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -6,14 +6,19 @@
  * as well as with `TIDINGS_AUTH=none`; a page of Tidings' own origin does get them, so the attack
  * is the only thing that fails.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hs256, JWT_CONFIG } from '../auth/tokens.js';
 import { waitFor } from '../transport/helpers.js';
 import { tserver, type TServer } from '../tserver.js';
-import { chromiumAvailable, launchBrowser, openPage, type TPage } from './tbrowser.js';
+import {
+  chromiumAvailable,
+  launchBrowser,
+  openPage,
+  otherOrigin,
+  type OtherOrigin,
+  type TPage,
+} from './tbrowser.js';
 
 /** What a page's socket got: whether it opened, the types of its messages, its close code. */
 interface SocketLoot {
@@ -63,19 +68,15 @@ function openSocket(page: Page, target: string): Promise<SocketLoot> {
 
 describe.skipIf(!chromiumAvailable())('a page of another origin opening a WebSocket', () => {
   let browser: Browser;
-  let attacker: Server;
+  let attacker: OtherOrigin | undefined;
   let attackerPort: number;
   let opened: TPage | null = null;
   let s: TServer | null = null;
 
   beforeAll(async () => {
     browser = await launchBrowser();
-    attacker = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<!doctype html><title>elsewhere</title><body></body>');
-    });
-    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
-    attackerPort = (attacker.address() as AddressInfo).port;
+    attacker = await otherOrigin();
+    attackerPort = attacker.port;
   });
   afterEach(async () => {
     await opened?.context.close();
@@ -85,7 +86,7 @@ describe.skipIf(!chromiumAvailable())('a page of another origin opening a WebSoc
   });
   afterAll(async () => {
     await browser?.close();
-    await new Promise((resolve) => attacker?.close(resolve));
+    await attacker?.close();
   });
 
   /** Opens `url` in a fresh context, with the victim's cookie for Tidings when given. */
