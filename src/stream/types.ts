@@ -60,9 +60,10 @@ export interface StreamControl {
 export interface FrameEncoder {
   /**
    * Operations whose encoders share a non-null key turn the same result into the same bytes (a
-   * graphql-sse distinct stream: no operation id in the frame), so the group encodes each event
-   * once for all of them and they write the very same Buffer. `null` when the frame names the
-   * operation (single-connection mode, graphql-ws): the result's JSON is still shared.
+   * graphql-sse distinct stream: no operation id in the frame; graphql-ws: the body after the
+   * prefix its socket writes), so the group encodes each event once for all of them and they
+   * write the very same Buffer. `null` when the frame names the operation (graphql-sse's
+   * single-connection mode): the result's JSON is still shared.
    */
   readonly shareKey: string | null;
   /**

@@ -224,22 +224,15 @@ export function payloadToken(payload: Record<string, unknown> | null): string | 
   return token;
 }
 
-/** The last result's JSON, and the end of a `next` message carrying it. */
-let lastPayload = '';
-let lastBody = Buffer.from('}');
-
 /**
- * The end of a `next` message, `<payload>}`, as UTF-8: what follows the operation's prefix. The
- * engine hands every operation of a group the same string, one after the other, so it is encoded
- * once per event and every socket writes the same Buffer.
+ * The end of a `next` message, `<payload>}`, as UTF-8: what follows the operation's prefix. It
+ * names no operation, so every socket's encoder shares it ({@link NEXT_SHARE_KEY}): the result
+ * group encodes it once per event, and every socket writes the same Buffer after its own prefix.
  */
-function nextBody(payload: string): Buffer {
-  if (payload !== lastPayload) {
-    lastPayload = payload;
-    lastBody = Buffer.from(`${payload}}`);
-  }
-  return lastBody;
-}
+const nextBody = (payload: string): Buffer => Buffer.from(`${payload}}`);
+
+/** The share key of graphql-ws encoders: their `next` bodies are the same for every socket. */
+const NEXT_SHARE_KEY = 'graphql-ws';
 
 /** The error a socket's operations end with when its token expires. */
 const tokenExpired = () =>
@@ -438,7 +431,7 @@ export function createGraphQLWsServer<Request>(
     // message, a string.
     const sendNext = s.socket.prefixed(Buffer.from(`{"id":${idJson},"type":"next","payload":`));
     const encoder: FrameEncoder = {
-      shareKey: null,
+      shareKey: NEXT_SHARE_KEY,
       next: nextBody,
       complete: () => `{"id":${idJson},"type":"complete"}`,
     };
